@@ -1,0 +1,58 @@
+package iptables
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+)
+
+// Chain-name prefixes of the per-service chains (pkg/proxy/iptables/proxier.go).
+const (
+	clusterChainPrefix  = "KUBE-SVC-"
+	localChainPrefix    = "KUBE-SVL-"
+	externalChainPrefix = "KUBE-EXT-"
+	firewallChainPrefix = "KUBE-FW-"
+	endpointChainPrefix = "KUBE-SEP-"
+)
+
+// portProtoHash is kube-proxy's hash for service chains: the first 16
+// characters of the base32 SHA-256 of SPN+protocol, with no separator
+// ("ns1/svc1:p80" + "tcp").
+func portProtoHash(spn, protocol string) string {
+	sum := sha256.Sum256([]byte(spn + protocol))
+	return base32.StdEncoding.EncodeToString(sum[:])[:16]
+}
+
+// endpointChainName is KUBE-SEP- plus the hash of SPN+protocol+"IP:port"
+// (IPv6 endpoints keep their brackets).
+func endpointChainName(spn, protocol, endpoint string) string {
+	sum := sha256.Sum256([]byte(spn + protocol + endpoint))
+	return endpointChainPrefix + base32.StdEncoding.EncodeToString(sum[:])[:16]
+}
+
+// serviceChains are the names of one service port's chains.
+type serviceChains struct {
+	cluster, local, external, firewall string
+}
+
+func chainsFor(spn, protocol string) serviceChains {
+	h := portProtoHash(spn, protocol)
+	return serviceChains{
+		cluster:  clusterChainPrefix + h,
+		local:    localChainPrefix + h,
+		external: externalChainPrefix + h,
+		firewall: firewallChainPrefix + h,
+	}
+}
+
+// MasqueradeMark is the mark kube-proxy's NewProxier computes from
+// --iptables-masquerade-bit: fmt.Sprintf("%#08x", 1<<bit), which pads the
+// digits to 8 after "0x" (bit 14 gives "0x00004000").
+func MasqueradeMark(bit int) string {
+	return fmt.Sprintf("%#08x", 1<<uint(bit))
+}
+
+// probability is kube-proxy's computeProbability: 1/n printed with %0.10f.
+func probability(n int) string {
+	return fmt.Sprintf("%0.10f", 1.0/float64(n))
+}

@@ -1,0 +1,502 @@
+package compiler
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// Inputs are the objects read from the manifests, each with where it came from.
+type Inputs struct {
+	Services       []*ServiceObject
+	Endpoints      []*EndpointsObject
+	EndpointSlices []*EndpointSliceObject
+	Nodes          []*NodeObject
+	ServiceCIDRs   []*ServiceCIDRObject
+
+	// SkippedKinds counts the documents of kinds kube-proxy does not read,
+	// by "apiVersion/kind" (one note per kind is printed, not one per object).
+	SkippedKinds map[string]int
+}
+
+// ServiceObject is a v1 Service and its source.
+type ServiceObject struct {
+	*v1.Service
+	Source Source
+}
+
+// EndpointsObject is a v1 Endpoints and its source.
+type EndpointsObject struct {
+	*v1.Endpoints
+	Source Source
+}
+
+// EndpointSliceObject is a discovery.k8s.io/v1 EndpointSlice and its source.
+// Mirrored is set for slices made from Endpoints by the mirroring step.
+type EndpointSliceObject struct {
+	*discovery.EndpointSlice
+	Source   Source
+	Mirrored bool
+}
+
+// NodeObject is a v1 Node and its source.
+type NodeObject struct {
+	*v1.Node
+	Source Source
+}
+
+// ServiceCIDRObject is a networking.k8s.io ServiceCIDR (v1 or v1beta1) and its source.
+type ServiceCIDRObject struct {
+	Name   string
+	CIDRs  []string
+	Source Source
+}
+
+// InputError is an error in the input, located as precisely as we can.
+type InputError struct {
+	Source Source
+	// Object is "Kind ns/name" when known.
+	Object string
+	Err    error
+}
+
+func (e *InputError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Source.File)
+	if e.Source.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Source.Line)
+	}
+	if e.Source.Document > 0 {
+		fmt.Fprintf(&b, " (document %d)", e.Source.Document)
+	}
+	if e.Object != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Object)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+// LoadOptions say where to read manifests from.
+type LoadOptions struct {
+	// Paths are files, directories or "-" (stdin).
+	Paths []string
+	// Recursive descends into subdirectories of directory paths.
+	Recursive bool
+	// Stdin is read for "-".
+	Stdin io.Reader
+	// MaxBytes bounds the size of each input file (0 = 256 MiB), so a hostile
+	// input cannot exhaust memory.
+	MaxBytes int64
+}
+
+// Load reads every manifest named by opts into Inputs. Files of a directory
+// are read in lexical order; objects keep their input order.
+func Load(opts LoadOptions) (*Inputs, error) {
+	if len(opts.Paths) == 0 {
+		return nil, errors.New("no input: give -f FILE, -f DIR or -f - (stdin)")
+	}
+	in := &Inputs{SkippedKinds: map[string]int{}}
+	maxBytes := opts.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 256 << 20
+	}
+	stdinUsed := false
+	for _, p := range opts.Paths {
+		if p == "-" {
+			if stdinUsed {
+				return nil, errors.New("stdin (-) given more than once")
+			}
+			stdinUsed = true
+			if opts.Stdin == nil {
+				return nil, errors.New("stdin not available")
+			}
+			data, err := readLimited(opts.Stdin, maxBytes)
+			if err != nil {
+				return nil, fmt.Errorf("<stdin>: %w", err)
+			}
+			if err := in.addFile("<stdin>", data); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		files, err := expandPath(p, opts.Recursive)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			fh, err := os.Open(f)
+			if err != nil {
+				return nil, err
+			}
+			data, err := readLimited(fh, maxBytes)
+			fh.Close()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			if err := in.addFile(f, data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return in, nil
+}
+
+func readLimited(r io.Reader, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("input larger than %d bytes", max)
+	}
+	return data, nil
+}
+
+func isManifestFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// expandPath lists the manifest files of a path: the file itself, or the
+// *.yaml, *.yml and *.json files of a directory (recursively with recursive).
+func expandPath(p string, recursive bool) ([]string, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{p}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != p && !recursive {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() && isManifestFile(d.Name()) {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: directory holds no *.yaml, *.yml or *.json files", p)
+	}
+	return files, nil
+}
+
+// document is one YAML or JSON document of a file.
+type document struct {
+	data []byte
+	src  Source
+}
+
+// splitDocuments splits a YAML stream at "---" lines (or a JSON stream into
+// its top-level values), keeping the line each document starts on.
+func splitDocuments(file string, data []byte) ([]document, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		return splitJSON(file, data)
+	}
+	var docs []document
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), len(data)+1)
+	var cur bytes.Buffer
+	line, start := 0, 1
+	flush := func() {
+		if !isBlankYAML(cur.Bytes()) {
+			docs = append(docs, document{data: append([]byte(nil), cur.Bytes()...), src: Source{File: file, Document: len(docs) + 1, Line: start}})
+		}
+		cur.Reset()
+	}
+	for sc.Scan() {
+		line++
+		t := sc.Bytes()
+		if isDocSeparator(t) {
+			flush()
+			start = line + 1
+			continue
+		}
+		if cur.Len() == 0 && isBlankYAML(t) {
+			// Leading comments and blank lines: report the document from its first content line.
+			start = line + 1
+			cur.Write(t)
+			cur.WriteByte('\n')
+			continue
+		}
+		cur.Write(t)
+		cur.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	flush()
+	return docs, nil
+}
+
+func isDocSeparator(line []byte) bool {
+	if !bytes.HasPrefix(line, []byte("---")) {
+		return false
+	}
+	rest := bytes.TrimSpace(line[3:])
+	return len(rest) == 0 || rest[0] == '#'
+}
+
+func isBlankYAML(b []byte) bool {
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		t := bytes.TrimSpace(l)
+		if len(t) == 0 || t[0] == '#' {
+			continue
+		}
+		if string(t) == "..." {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func splitJSON(file string, data []byte) ([]document, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var docs []document
+	for {
+		off := dec.InputOffset()
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if err == io.EOF {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, &InputError{Source: Source{File: file, Document: len(docs) + 1, Line: lineAt(data, dec.InputOffset())}, Err: fmt.Errorf("invalid JSON: %v", err)}
+		}
+		start := off
+		for start < int64(len(data)) && strings.ContainsRune(" \t\r\n,", rune(data[start])) {
+			start++
+		}
+		docs = append(docs, document{data: raw, src: Source{File: file, Document: len(docs) + 1, Line: lineAt(data, start)}})
+	}
+}
+
+func lineAt(data []byte, off int64) int {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	return bytes.Count(data[:off], []byte("\n")) + 1
+}
+
+func (in *Inputs) addFile(file string, data []byte) error {
+	docs, err := splitDocuments(file, data)
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		j, err := yaml.YAMLToJSON(d.data)
+		if err != nil {
+			return &InputError{Source: d.src, Err: fmt.Errorf("invalid YAML: %v", cleanYAMLError(err))}
+		}
+		if err := in.addJSON(j, d.src, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanYAMLError drops the library's "error converting YAML to JSON: " prefix.
+func cleanYAMLError(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "error converting YAML to JSON: ")
+	return s
+}
+
+type typeMeta struct {
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Metadata   json.RawMessage `json:"metadata"`
+	Items      json.RawMessage `json:"items"`
+}
+
+func objectName(j []byte) string {
+	var m struct {
+		Metadata struct {
+			Namespace string `json:"namespace"`
+			Name      string `json:"name"`
+		} `json:"metadata"`
+	}
+	_ = json.Unmarshal(j, &m)
+	if m.Metadata.Namespace != "" {
+		return m.Metadata.Namespace + "/" + m.Metadata.Name
+	}
+	return m.Metadata.Name
+}
+
+// maxListDepth bounds nesting of List kinds (a List of Lists of ...).
+const maxListDepth = 4
+
+func (in *Inputs) addJSON(j []byte, src Source, depth int) error {
+	if string(bytes.TrimSpace(j)) == "null" {
+		return nil
+	}
+	var tm typeMeta
+	if err := json.Unmarshal(j, &tm); err != nil {
+		return &InputError{Source: src, Err: fmt.Errorf("not a Kubernetes object: %v", err)}
+	}
+	if tm.Kind == "" {
+		return &InputError{Source: src, Err: errors.New("object has no kind")}
+	}
+	obj := tm.Kind + " " + objectName(j)
+	decode := func(into any) error {
+		if err := strictUnmarshal(j, into); err != nil {
+			return &InputError{Source: src, Object: obj, Err: err}
+		}
+		return nil
+	}
+	group, version := splitAPIVersion(tm.APIVersion)
+	switch {
+	case group == "" && version == "v1" && tm.Kind == "Service":
+		s := &v1.Service{}
+		if err := decode(s); err != nil {
+			return err
+		}
+		in.Services = append(in.Services, &ServiceObject{Service: s, Source: src})
+	case group == "" && version == "v1" && tm.Kind == "Endpoints":
+		e := &v1.Endpoints{}
+		if err := decode(e); err != nil {
+			return err
+		}
+		in.Endpoints = append(in.Endpoints, &EndpointsObject{Endpoints: e, Source: src})
+	case group == "discovery.k8s.io" && version == "v1" && tm.Kind == "EndpointSlice":
+		e := &discovery.EndpointSlice{}
+		if err := decode(e); err != nil {
+			return err
+		}
+		in.EndpointSlices = append(in.EndpointSlices, &EndpointSliceObject{EndpointSlice: e, Source: src})
+	case group == "" && version == "v1" && tm.Kind == "Node":
+		n := &v1.Node{}
+		if err := decode(n); err != nil {
+			return err
+		}
+		in.Nodes = append(in.Nodes, &NodeObject{Node: n, Source: src})
+	case group == "networking.k8s.io" && (version == "v1" || version == "v1beta1") && tm.Kind == "ServiceCIDR":
+		c := &networkingv1.ServiceCIDR{}
+		if err := decode(c); err != nil {
+			return err
+		}
+		in.ServiceCIDRs = append(in.ServiceCIDRs, &ServiceCIDRObject{Name: c.Name, CIDRs: c.Spec.CIDRs, Source: src})
+	case strings.HasSuffix(tm.Kind, "List") && isListKind(group, version, tm.Kind):
+		if depth >= maxListDepth {
+			return &InputError{Source: src, Object: tm.Kind, Err: errors.New("Lists nested too deeply")}
+		}
+		var items []json.RawMessage
+		if len(tm.Items) > 0 && string(tm.Items) != "null" {
+			if err := json.Unmarshal(tm.Items, &items); err != nil {
+				return &InputError{Source: src, Object: tm.Kind, Err: fmt.Errorf("items: %v", err)}
+			}
+		}
+		itemKind := strings.TrimSuffix(tm.Kind, "List")
+		for _, item := range items {
+			if itemKind != "" {
+				// Typed lists (ServiceList, ...) may omit kind/apiVersion on items.
+				item = withDefaultKind(item, tm.APIVersion, itemKind)
+			}
+			if err := in.addJSON(item, src, depth+1); err != nil {
+				return err
+			}
+		}
+	default:
+		key := tm.APIVersion + "/" + tm.Kind
+		if tm.APIVersion == "" {
+			key = tm.Kind
+		}
+		in.SkippedKinds[key]++
+	}
+	return nil
+}
+
+func isListKind(group, version, kind string) bool {
+	switch kind {
+	case "List":
+		return true
+	case "ServiceList", "EndpointsList", "NodeList":
+		return group == "" && version == "v1"
+	case "EndpointSliceList":
+		return group == "discovery.k8s.io" && version == "v1"
+	case "ServiceCIDRList":
+		return group == "networking.k8s.io"
+	}
+	return false
+}
+
+// withDefaultKind fills in apiVersion and kind of a typed list's item when absent.
+func withDefaultKind(item json.RawMessage, apiVersion, kind string) json.RawMessage {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(item, &m); err != nil || m == nil {
+		return item
+	}
+	changed := false
+	if _, ok := m["kind"]; !ok {
+		m["kind"], _ = json.Marshal(kind)
+		changed = true
+	}
+	if _, ok := m["apiVersion"]; !ok {
+		m["apiVersion"], _ = json.Marshal(apiVersion)
+		changed = true
+	}
+	if !changed {
+		return item
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return item
+	}
+	return out
+}
+
+func splitAPIVersion(av string) (group, version string) {
+	if i := strings.LastIndex(av, "/"); i >= 0 {
+		return av[:i], av[i+1:]
+	}
+	return "", av
+}
+
+// strictUnmarshal decodes JSON into a typed object; type mismatches are errors
+// (the API server would reject them), unknown fields are tolerated as
+// kubectl apply does by default.
+func strictUnmarshal(j []byte, into any) error {
+	dec := json.NewDecoder(bytes.NewReader(j))
+	if err := dec.Decode(into); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("field %s: cannot use a JSON %s as %s", te.Field, te.Value, te.Type.String())
+		}
+		return err
+	}
+	return nil
+}

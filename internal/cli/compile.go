@@ -1,0 +1,292 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+	v1 "k8s.io/api/core/v1"
+	netutils "k8s.io/utils/net"
+
+	"github.com/svc2rules/svc2rules/backends/iptables"
+	"github.com/svc2rules/svc2rules/compiler"
+)
+
+// CompileOptions are the flags of "svc2rules compile". Names, meanings and
+// defaults follow kube-proxy's flags where kube-proxy has one.
+type CompileOptions struct {
+	Files     []string
+	Recursive bool
+	Output    string
+
+	Backend  string
+	IPFamily string
+
+	NodeName      string
+	NodeIPs       []string
+	NodeAddresses []string
+	Zone          string
+
+	ClusterCIDRs           []string
+	DetectLocalMode        string
+	PodBridgeInterface     string
+	PodInterfaceNamePrefix string
+
+	MasqueradeAll     bool
+	MasqueradeBit     int
+	NodePortAddresses []string
+
+	LocalhostNodePorts    bool
+	NFAcct                bool
+	ConntrackTCPBeLiberal bool
+	IPTablesView          string
+
+	NFTView string
+
+	IPVSScheduler    string
+	IPVSExcludeCIDRs []string
+	IPVSSection      string
+
+	ServiceCIDRs []string
+	FeatureGates string
+	ConfigFile   string
+}
+
+// DefaultCompileOptions are the defaults shown by --help.
+func DefaultCompileOptions() CompileOptions {
+	return CompileOptions{
+		Backend:            "iptables",
+		IPFamily:           "ipv4",
+		MasqueradeBit:      14,
+		LocalhostNodePorts: true,
+		NFAcct:             true,
+		IPTablesView:       string(iptables.ViewSave),
+		NFTView:            "dump",
+		IPVSScheduler:      "rr",
+	}
+}
+
+// AddFlags registers the compile flags on fs.
+func (o *CompileOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&o.Files, "filename", "f", o.Files, "manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable")
+	fs.BoolVarP(&o.Recursive, "recursive", "R", o.Recursive, "descend into subdirectories of -f directories")
+	fs.StringVarP(&o.Output, "output", "o", o.Output, "write the rules to this file (written whole or not at all) instead of stdout")
+	fs.StringVarP(&o.Backend, "backend", "b", o.Backend, "proxy mode: iptables, nft or ipvs")
+	fs.StringVar(&o.IPFamily, "ip-family", o.IPFamily, "IP family of the proxier: ipv4 or ipv6 (kube-proxy runs one per family)")
+	fs.StringVar(&o.NodeName, "node-name", o.NodeName, "kube-proxy --hostname-override: endpoints with this nodeName are local (empty: none is)")
+	fs.StringSliceVar(&o.NodeIPs, "node-ip", o.NodeIPs, "the node's primary IP, at most one per family (kube-proxy --bind-address / Node InternalIP); default: the InternalIP of the Node object named --node-name, else none (kube-proxy then uses 127.0.0.1 / ::1)")
+	fs.StringSliceVar(&o.NodeAddresses, "node-addresses", o.NodeAddresses, "further IPs on the node's interfaces (resolve --nodeport-addresses CIDRs; ipvs NodePort virtual servers)")
+	fs.StringVar(&o.Zone, "zone", o.Zone, "the node's topology.kubernetes.io/zone (a Node object named --node-name overrides it)")
+	fs.StringSliceVar(&o.ClusterCIDRs, "cluster-cidr", o.ClusterCIDRs, "kube-proxy --cluster-cidr: pod CIDRs for the ClusterCIDR local-traffic detector (empty: no detector, kube-proxy's default)")
+	fs.StringVar(&o.DetectLocalMode, "detect-local-mode", o.DetectLocalMode, "kube-proxy --detect-local-mode: ClusterCIDR (default), NodeCIDR, BridgeInterface, InterfaceNamePrefix or None")
+	fs.StringVar(&o.PodBridgeInterface, "pod-bridge-interface", o.PodBridgeInterface, "kube-proxy --pod-bridge-interface (with --detect-local-mode BridgeInterface)")
+	fs.StringVar(&o.PodInterfaceNamePrefix, "pod-interface-name-prefix", o.PodInterfaceNamePrefix, "kube-proxy --pod-interface-name-prefix (with --detect-local-mode InterfaceNamePrefix)")
+	fs.BoolVar(&o.MasqueradeAll, "masquerade-all", o.MasqueradeAll, "kube-proxy --masquerade-all: SNAT all traffic sent via service cluster IPs")
+	fs.IntVar(&o.MasqueradeBit, "masquerade-bit", o.MasqueradeBit, "kube-proxy --iptables-masquerade-bit (0..31): mark 1<<bit, printed like kube-proxy (0x00004000)")
+	fs.StringSliceVar(&o.NodePortAddresses, "nodeport-addresses", o.NodePortAddresses, "kube-proxy --nodeport-addresses: CIDRs and the keywords primary, localhost, all (default: all local IPs for iptables and ipvs, primary for nft, as kube-proxy)")
+	fs.BoolVar(&o.LocalhostNodePorts, "localhost-nodeports", o.LocalhostNodePorts, "kube-proxy --iptables-localhost-nodeports (iptables, IPv4)")
+	fs.BoolVar(&o.NFAcct, "nfacct", o.NFAcct, "the node's kernel has nfacct: write kube-proxy's -m nfacct counter matches (the counters localhost_nps_accepted_pkts and ct_state_invalid_dropped_pkts must exist to load them)")
+	fs.BoolVar(&o.ConntrackTCPBeLiberal, "conntrack-tcp-be-liberal", o.ConntrackTCPBeLiberal, "the node has net.netfilter.nf_conntrack_tcp_be_liberal=1 (kube-proxy --conntrack-tcp-be-liberal): no INVALID-state DROP rule")
+	fs.StringVar(&o.IPTablesView, "iptables-view", o.IPTablesView, "iptables output form: save (the node's tables, iptables-save style, loadable with iptables-restore) or restore (exactly kube-proxy's iptables-restore --noflush payload)")
+	fs.StringVar(&o.NFTView, "nft-view", o.NFTView, "nft output form: dump (the table's state as an nft -f script) or transaction (exactly what kube-proxy pipes to nft -f -)")
+	fs.StringVar(&o.IPVSScheduler, "ipvs-scheduler", o.IPVSScheduler, "kube-proxy --ipvs-scheduler")
+	fs.StringSliceVar(&o.IPVSExcludeCIDRs, "ipvs-exclude-cidrs", o.IPVSExcludeCIDRs, "kube-proxy --ipvs-exclude-cidrs")
+	fs.StringVar(&o.IPVSSection, "ipvs-section", o.IPVSSection, "print one part of the ipvs output alone: ipvsadm, ipset, addresses or iptables (default: one sh script applying all four)")
+	fs.StringSliceVar(&o.ServiceCIDRs, "service-cidrs", o.ServiceCIDRs, "ServiceCIDR ranges (added to those of ServiceCIDR objects in the input; nft drops traffic to unallocated addresses in them)")
+	fs.StringVar(&o.FeatureGates, "feature-gates", o.FeatureGates, "kube-proxy --feature-gates, e.g. AllowServiceExternalIPs=false,KubeProxyNFTablesLocalhostNodePorts=true")
+	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "a KubeProxyConfiguration file; flags given on the command line override it")
+}
+
+// Result is a compiled output and the notes worth telling the user.
+type Result struct {
+	Output string
+	Notes  []compiler.Note
+	Plan   *compiler.Plan
+}
+
+// UsageError is a bad flag value (exit status 2).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usageErr(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// Family returns the v1 family of --ip-family.
+func (o *CompileOptions) Family() (v1.IPFamily, error) {
+	switch strings.ToLower(o.IPFamily) {
+	case "ipv4", "4", "v4":
+		return v1.IPv4Protocol, nil
+	case "ipv6", "6", "v6":
+		return v1.IPv6Protocol, nil
+	}
+	return "", usageErr("--ip-family must be ipv4 or ipv6, not %q", o.IPFamily)
+}
+
+func validateCIDRs(flag string, cidrs []string) error {
+	for _, c := range cidrs {
+		if _, _, err := netutils.ParseCIDRSloppy(c); err != nil {
+			return usageErr("--%s: invalid CIDR %q", flag, c)
+		}
+	}
+	return nil
+}
+
+func validateIPs(flag string, ips []string) error {
+	for _, s := range ips {
+		if netutils.ParseIPSloppy(s) == nil {
+			return usageErr("--%s: invalid IP %q", flag, s)
+		}
+	}
+	return nil
+}
+
+// nodeIPsByFamily returns the --node-ip of each family ("" if none).
+func nodeIPsByFamily(ips []string) (v4, v6 string) {
+	for _, s := range ips {
+		ip := netutils.ParseIPSloppy(s)
+		if ip == nil {
+			continue
+		}
+		if ip.To4() != nil {
+			if v4 == "" {
+				v4 = ip.String()
+			}
+		} else if v6 == "" {
+			v6 = ip.String()
+		}
+	}
+	return v4, v6
+}
+
+// Compile runs load → normalise → plan → backend for the options. stdin is
+// read for "-f -".
+func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
+	family, err := o.Family()
+	if err != nil {
+		return nil, err
+	}
+	if err := validateIPs("node-ip", o.NodeIPs); err != nil {
+		return nil, err
+	}
+	if v4, v6 := 0, 0; true {
+		for _, s := range o.NodeIPs {
+			if netutils.IsIPv6String(s) {
+				v6++
+			} else {
+				v4++
+			}
+		}
+		if v4 > 1 || v6 > 1 {
+			return nil, usageErr("--node-ip takes at most one IP per family")
+		}
+	}
+	if err := validateIPs("node-addresses", o.NodeAddresses); err != nil {
+		return nil, err
+	}
+	if err := validateCIDRs("cluster-cidr", o.ClusterCIDRs); err != nil {
+		return nil, err
+	}
+	if err := validateCIDRs("service-cidrs", o.ServiceCIDRs); err != nil {
+		return nil, err
+	}
+	if err := validateCIDRs("ipvs-exclude-cidrs", o.IPVSExcludeCIDRs); err != nil {
+		return nil, err
+	}
+	for _, a := range o.NodePortAddresses {
+		switch a {
+		case "primary", "localhost", "all":
+		default:
+			if _, _, err := netutils.ParseCIDRSloppy(a); err != nil {
+				return nil, usageErr("--nodeport-addresses: %q is neither a CIDR nor primary, localhost or all", a)
+			}
+		}
+	}
+	if o.MasqueradeBit < 0 || o.MasqueradeBit > 31 {
+		return nil, usageErr("--masquerade-bit must be within 0..31, not %d", o.MasqueradeBit)
+	}
+	if _, err := compiler.ParseFeatureGates(o.FeatureGates); err != nil {
+		return nil, usageErr("--feature-gates: %v", err)
+	}
+	iface := o.PodInterfaceNamePrefix
+	if o.DetectLocalMode == "BridgeInterface" {
+		iface = o.PodBridgeInterface
+	}
+	detector, err := compiler.NewLocalDetector(family, o.DetectLocalMode, o.ClusterCIDRs, iface)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	switch o.Backend {
+	case "iptables", "nft", "ipvs":
+	default:
+		return nil, usageErr("--backend must be iptables, nft or ipvs, not %q", o.Backend)
+	}
+
+	in, err := compiler.Load(compiler.LoadOptions{Paths: o.Files, Recursive: o.Recursive, Stdin: stdin})
+	if err != nil {
+		return nil, err
+	}
+	notes, err := compiler.Normalize(in)
+	if err != nil {
+		return nil, err
+	}
+	plan, buildNotes, err := compiler.Build(in, compiler.Options{
+		Family:        family,
+		NodeName:      o.NodeName,
+		NodeIPs:       o.NodeIPs,
+		NodeAddresses: o.NodeAddresses,
+		Zone:          o.Zone,
+		ServiceCIDRs:  o.ServiceCIDRs,
+		FeatureGates:  o.FeatureGates,
+	})
+	if err != nil {
+		return nil, err
+	}
+	notes = append(notes, buildNotes...)
+
+	// --nodeport-addresses keywords expand with the node IPs as kube-proxy's
+	// server does: flags first, else what the plan found (Node object).
+	v4, v6 := nodeIPsByFamily(o.NodeIPs)
+	if family == v1.IPv4Protocol && v4 == "" {
+		v4 = plan.Node.IP
+	}
+	if family == v1.IPv6Protocol && v6 == "" {
+		v6 = plan.Node.IP
+	}
+	npaRaw := o.NodePortAddresses
+	if len(npaRaw) == 0 && o.Backend == "nft" {
+		npaRaw = []string{"primary"}
+	}
+	npa := compiler.ResolveNodePortAddresses(family, compiler.ExpandNodePortAddressKeywords(npaRaw, v4, v6))
+
+	res := &Result{Notes: notes, Plan: plan}
+	switch o.Backend {
+	case "iptables":
+		view := iptables.View(o.IPTablesView)
+		if view != iptables.ViewSave && view != iptables.ViewRestore {
+			return nil, usageErr("--iptables-view must be save or restore, not %q", o.IPTablesView)
+		}
+		res.Output, err = iptables.Render(plan, iptables.Settings{
+			MasqueradeAll:         o.MasqueradeAll,
+			MasqueradeBit:         o.MasqueradeBit,
+			LocalDetector:         detector,
+			NodePortAddresses:     npa,
+			LocalhostNodePorts:    o.LocalhostNodePorts,
+			NFAcct:                o.NFAcct,
+			ConntrackTCPBeLiberal: o.ConntrackTCPBeLiberal,
+			View:                  view,
+		})
+	case "nft":
+		err = errors.New("backend nft is not implemented yet")
+	case "ipvs":
+		err = errors.New("backend ipvs is not implemented yet")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
