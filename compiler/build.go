@@ -76,7 +76,10 @@ func Build(in *Inputs, opts Options) (*Plan, []Note, error) {
 		}
 		return a.Name < b.Name
 	})
-	type epKey struct{ ns, svc, port string; proto v1.Protocol }
+	type epKey struct {
+		ns, svc, port string
+		proto         v1.Protocol
+	}
 	endpointSets := map[epKey]map[string]*Endpoint{}
 	for _, s := range slices {
 		svc := s.Labels[discovery.LabelServiceName]
