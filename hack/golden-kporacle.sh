@@ -112,8 +112,8 @@ generate() {
       echo "$file: omitted: kporacle exited $rc: $(quote "${cmd[@]}"): $(tr '\n' ' ' <"$errf" | sed 's/ *$//')" >>"$out/PROVENANCE"
       echo "golden-kporacle.sh: $(basename "$dir"): $mode failed (exit $rc): $(cat "$errf")" >&2
     fi
-    # kporacle notes skipped objects on stderr; show them, they are not errors.
-    if [[ $rc -eq 0 && -s "$errf" ]]; then
+    # kporacle notes skipped objects on stderr; show them once, they are not errors.
+    if [[ $rc -eq 0 && -s "$errf" && $file == iptables.txt ]]; then
       sed "s|^|$(basename "$dir")/$file: |" "$errf" >&2
     fi
   done
