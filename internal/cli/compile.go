@@ -76,25 +76,25 @@ func (o *CompileOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&o.Backend, "backend", "b", o.Backend, "proxy mode: iptables, nft or ipvs")
 	fs.StringVar(&o.IPFamily, "ip-family", o.IPFamily, "IP family of the proxier: ipv4 or ipv6 (kube-proxy runs one per family)")
 	fs.StringVar(&o.NodeName, "node-name", o.NodeName, "kube-proxy --hostname-override: endpoints with this nodeName are local (empty: none is)")
-	fs.StringSliceVar(&o.NodeIPs, "node-ip", o.NodeIPs, "the node's primary IP, at most one per family (kube-proxy --bind-address / Node InternalIP); default: the InternalIP of the Node object named --node-name, else none (kube-proxy then uses 127.0.0.1 / ::1)")
-	fs.StringSliceVar(&o.NodeAddresses, "node-addresses", o.NodeAddresses, "further IPs on the node's interfaces (resolve --nodeport-addresses CIDRs; ipvs NodePort virtual servers)")
+	fs.Var(newListValue(&o.NodeIPs), "node-ip", "the node's primary IP, at most one per family (kube-proxy --bind-address / Node InternalIP); default: the InternalIP of the Node object named --node-name, else none (kube-proxy then uses 127.0.0.1 / ::1)")
+	fs.Var(newListValue(&o.NodeAddresses), "node-addresses", "further IPs on the node's interfaces (resolve --nodeport-addresses CIDRs; ipvs NodePort virtual servers)")
 	fs.StringVar(&o.Zone, "zone", o.Zone, "the node's topology.kubernetes.io/zone (a Node object named --node-name overrides it)")
-	fs.StringSliceVar(&o.ClusterCIDRs, "cluster-cidr", o.ClusterCIDRs, "kube-proxy --cluster-cidr: pod CIDRs for the ClusterCIDR local-traffic detector (empty: no detector, kube-proxy's default)")
+	fs.Var(newListValue(&o.ClusterCIDRs), "cluster-cidr", "kube-proxy --cluster-cidr: pod CIDRs for the ClusterCIDR local-traffic detector (empty: no detector, kube-proxy's default)")
 	fs.StringVar(&o.DetectLocalMode, "detect-local-mode", o.DetectLocalMode, "kube-proxy --detect-local-mode: ClusterCIDR (default), NodeCIDR, BridgeInterface, InterfaceNamePrefix or None")
 	fs.StringVar(&o.PodBridgeInterface, "pod-bridge-interface", o.PodBridgeInterface, "kube-proxy --pod-bridge-interface (with --detect-local-mode BridgeInterface)")
 	fs.StringVar(&o.PodInterfaceNamePrefix, "pod-interface-name-prefix", o.PodInterfaceNamePrefix, "kube-proxy --pod-interface-name-prefix (with --detect-local-mode InterfaceNamePrefix)")
 	fs.BoolVar(&o.MasqueradeAll, "masquerade-all", o.MasqueradeAll, "kube-proxy --masquerade-all: SNAT all traffic sent via service cluster IPs")
 	fs.IntVar(&o.MasqueradeBit, "masquerade-bit", o.MasqueradeBit, "kube-proxy --iptables-masquerade-bit (0..31): mark 1<<bit, printed like kube-proxy (0x00004000)")
-	fs.StringSliceVar(&o.NodePortAddresses, "nodeport-addresses", o.NodePortAddresses, "kube-proxy --nodeport-addresses: CIDRs and the keywords primary, localhost, all (default: all local IPs for iptables and ipvs, primary for nft, as kube-proxy)")
+	fs.Var(newListValue(&o.NodePortAddresses), "nodeport-addresses", "kube-proxy --nodeport-addresses: CIDRs and the keywords primary, localhost, all (default: all local IPs for iptables and ipvs, primary for nft, as kube-proxy)")
 	fs.BoolVar(&o.LocalhostNodePorts, "localhost-nodeports", o.LocalhostNodePorts, "kube-proxy --iptables-localhost-nodeports (iptables, IPv4)")
 	fs.BoolVar(&o.NFAcct, "nfacct", o.NFAcct, "the node's kernel has nfacct: write kube-proxy's -m nfacct counter matches (the counters localhost_nps_accepted_pkts and ct_state_invalid_dropped_pkts must exist to load them)")
 	fs.BoolVar(&o.ConntrackTCPBeLiberal, "conntrack-tcp-be-liberal", o.ConntrackTCPBeLiberal, "the node has net.netfilter.nf_conntrack_tcp_be_liberal=1 (kube-proxy --conntrack-tcp-be-liberal): no INVALID-state DROP rule")
 	fs.StringVar(&o.IPTablesView, "iptables-view", o.IPTablesView, "iptables output form: save (the node's tables, iptables-save style, loadable with iptables-restore) or restore (exactly kube-proxy's iptables-restore --noflush payload)")
 	fs.StringVar(&o.NFTView, "nft-view", o.NFTView, "nft output form: dump (the table's state as an nft -f script) or transaction (exactly what kube-proxy pipes to nft -f -)")
 	fs.StringVar(&o.IPVSScheduler, "ipvs-scheduler", o.IPVSScheduler, "kube-proxy --ipvs-scheduler")
-	fs.StringSliceVar(&o.IPVSExcludeCIDRs, "ipvs-exclude-cidrs", o.IPVSExcludeCIDRs, "kube-proxy --ipvs-exclude-cidrs")
+	fs.Var(newListValue(&o.IPVSExcludeCIDRs), "ipvs-exclude-cidrs", "kube-proxy --ipvs-exclude-cidrs")
 	fs.StringVar(&o.IPVSSection, "ipvs-section", o.IPVSSection, "print one part of the ipvs output alone: ipvsadm, ipset, addresses or iptables (default: one sh script applying all four)")
-	fs.StringSliceVar(&o.ServiceCIDRs, "service-cidrs", o.ServiceCIDRs, "ServiceCIDR ranges (added to those of ServiceCIDR objects in the input; nft drops traffic to unallocated addresses in them)")
+	fs.Var(newListValue(&o.ServiceCIDRs), "service-cidrs", "ServiceCIDR ranges (added to those of ServiceCIDR objects in the input; nft drops traffic to unallocated addresses in them)")
 	fs.StringVar(&o.FeatureGates, "feature-gates", o.FeatureGates, "kube-proxy --feature-gates, e.g. AllowServiceExternalIPs=false,KubeProxyNFTablesLocalhostNodePorts=true")
 	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "a KubeProxyConfiguration file; flags given on the command line override it")
 }
@@ -290,3 +290,17 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 	}
 	return res, nil
 }
+
+// listValue is a comma-separated list flag where, as with kube-proxy's string
+// flags, the last occurrence wins (pflag's StringSlice would append instead).
+type listValue struct{ p *[]string }
+
+func newListValue(p *[]string) *listValue { return &listValue{p: p} }
+
+func (v *listValue) Set(s string) error {
+	*v.p = SplitComma(s)
+	return nil
+}
+
+func (v *listValue) String() string { return strings.Join(*v.p, ",") }
+func (v *listValue) Type() string   { return "strings" }
