@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
-	utilnode "k8s.io/kubernetes/pkg/util/node"
 	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
+	utilnode "k8s.io/kubernetes/pkg/util/node"
 	netutils "k8s.io/utils/net"
 )
 

@@ -31,27 +31,27 @@ func kubeProxyMode(backend string) (string, error) {
 // `svc2rules compile` that change rules, with svc2rules' defaults. A golden
 // scenario's `args` file holds them one per line (see ParseArgsFile).
 type Settings struct {
-	IPFamily                string // --ip-family ipv4|ipv6
-	NodeName                string // --node-name
-	NodeIP                  string // --node-ip: comma list, at most one per family
-	NodeAddresses           string // --node-addresses: comma list of further local IPs
-	ClusterCIDR             string // --cluster-cidr: comma list, at most one per family used
-	DetectLocalMode         string // --detect-local-mode
-	PodInterfaceNamePrefix  string // --pod-interface-name-prefix
-	PodBridgeInterface      string // --pod-bridge-interface
-	MasqueradeAll           bool   // --masquerade-all
-	MasqueradeBit           int    // --masquerade-bit
-	NodePortAddresses       string // --nodeport-addresses
-	NodePortAddressesSet    bool   // --nodeport-addresses given explicitly
-	LocalhostNodePorts      bool   // --localhost-nodeports
-	NFAcct                  bool   // --nfacct
-	ConntrackTCPBeLiberal   bool   // --conntrack-tcp-be-liberal
-	IPVSScheduler           string // --ipvs-scheduler
-	IPVSExcludeCIDRs        string // --ipvs-exclude-cidrs
-	ServiceCIDRs            string // --service-cidrs
-	Zone                    string // --zone
-	FeatureGates            string // --feature-gates
-	explicit                map[string]bool
+	IPFamily               string // --ip-family ipv4|ipv6
+	NodeName               string // --node-name
+	NodeIP                 string // --node-ip: comma list, at most one per family
+	NodeAddresses          string // --node-addresses: comma list of further local IPs
+	ClusterCIDR            string // --cluster-cidr: comma list, at most one per family used
+	DetectLocalMode        string // --detect-local-mode
+	PodInterfaceNamePrefix string // --pod-interface-name-prefix
+	PodBridgeInterface     string // --pod-bridge-interface
+	MasqueradeAll          bool   // --masquerade-all
+	MasqueradeBit          int    // --masquerade-bit
+	NodePortAddresses      string // --nodeport-addresses
+	NodePortAddressesSet   bool   // --nodeport-addresses given explicitly
+	LocalhostNodePorts     bool   // --localhost-nodeports
+	NFAcct                 bool   // --nfacct
+	ConntrackTCPBeLiberal  bool   // --conntrack-tcp-be-liberal
+	IPVSScheduler          string // --ipvs-scheduler
+	IPVSExcludeCIDRs       string // --ipvs-exclude-cidrs
+	ServiceCIDRs           string // --service-cidrs
+	Zone                   string // --zone
+	FeatureGates           string // --feature-gates
+	explicit               map[string]bool
 }
 
 // DefaultSettings are svc2rules' defaults (the values used for flags absent
@@ -80,24 +80,51 @@ func (s *Settings) FlagSet(name string) *pflag.FlagSet {
 func (s *Settings) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.IPFamily, "ip-family", s.IPFamily, "ipv4 | ipv6: the family of the (single-stack) proxier")
 	fs.StringVar(&s.NodeName, "node-name", s.NodeName, "kube-proxy --hostname-override: endpoints with this nodeName are local")
-	fs.StringVar(&s.NodeIP, "node-ip", s.NodeIP, "the node's IPs, at most one per family (default: the Node object's addresses, else loopback as kube-proxy)")
-	fs.StringVar(&s.NodeAddresses, "node-addresses", s.NodeAddresses, "further IPs on the node's interfaces (resolve --nodeport-addresses; ipvs NodePort virtual servers)")
+	fs.Var(listFlag{&s.NodeIP}, "node-ip", "the node's IPs, at most one per family (default: the Node object's addresses, else loopback as kube-proxy)")
+	fs.Var(listFlag{&s.NodeAddresses}, "node-addresses", "further IPs on the node's interfaces (resolve --nodeport-addresses; ipvs NodePort virtual servers)")
 	fs.StringVar(&s.ClusterCIDR, "cluster-cidr", s.ClusterCIDR, "kube-proxy --cluster-cidr (empty: no local-traffic detector in ClusterCIDR mode)")
 	fs.StringVar(&s.DetectLocalMode, "detect-local-mode", s.DetectLocalMode, "ClusterCIDR | NodeCIDR | BridgeInterface | InterfaceNamePrefix | None")
 	fs.StringVar(&s.PodInterfaceNamePrefix, "pod-interface-name-prefix", s.PodInterfaceNamePrefix, "kube-proxy --pod-interface-name-prefix (detect-local-mode InterfaceNamePrefix)")
 	fs.StringVar(&s.PodBridgeInterface, "pod-bridge-interface", s.PodBridgeInterface, "kube-proxy --pod-bridge-interface (detect-local-mode BridgeInterface)")
 	fs.BoolVar(&s.MasqueradeAll, "masquerade-all", s.MasqueradeAll, "kube-proxy --masquerade-all")
 	fs.IntVar(&s.MasqueradeBit, "masquerade-bit", s.MasqueradeBit, "kube-proxy --iptables-masquerade-bit (mark = fmt.Sprintf(\"%#08x\", 1<<bit))")
-	fs.StringVar(&s.NodePortAddresses, "nodeport-addresses", s.NodePortAddresses, "kube-proxy --nodeport-addresses: CIDRs and/or primary, localhost, all (default: all local IPs for iptables/ipvs, primary for nft)")
+	fs.Var(listFlag{&s.NodePortAddresses}, "nodeport-addresses", "kube-proxy --nodeport-addresses: CIDRs and/or primary, localhost, all (default: all local IPs for iptables/ipvs, primary for nft)")
 	fs.BoolVar(&s.LocalhostNodePorts, "localhost-nodeports", s.LocalhostNodePorts, "kube-proxy --iptables-localhost-nodeports")
 	fs.BoolVar(&s.NFAcct, "nfacct", s.NFAcct, "the kernel supports nfacct (iptables -m nfacct counters)")
 	fs.BoolVar(&s.ConntrackTCPBeLiberal, "conntrack-tcp-be-liberal", s.ConntrackTCPBeLiberal, "sysctl nf_conntrack_tcp_be_liberal=1 (no INVALID DROP rule)")
 	fs.StringVar(&s.IPVSScheduler, "ipvs-scheduler", s.IPVSScheduler, "kube-proxy --ipvs-scheduler")
-	fs.StringVar(&s.IPVSExcludeCIDRs, "ipvs-exclude-cidrs", s.IPVSExcludeCIDRs, "kube-proxy --ipvs-exclude-cidrs")
-	fs.StringVar(&s.ServiceCIDRs, "service-cidrs", s.ServiceCIDRs, "ServiceCIDRs (added to those of ServiceCIDR objects in the input)")
+	fs.Var(listFlag{&s.IPVSExcludeCIDRs}, "ipvs-exclude-cidrs", "kube-proxy --ipvs-exclude-cidrs")
+	fs.Var(listFlag{&s.ServiceCIDRs}, "service-cidrs", "ServiceCIDRs (added to those of ServiceCIDR objects in the input)")
 	fs.StringVar(&s.Zone, "zone", s.Zone, "the node's topology.kubernetes.io/zone (a Node object named --node-name overrides it)")
-	fs.StringVar(&s.FeatureGates, "feature-gates", s.FeatureGates, "kube-proxy --feature-gates")
+	fs.Var(listFlag{&s.FeatureGates}, "feature-gates", "kube-proxy --feature-gates")
 }
+
+// listFlag is a comma-separated list flag that accumulates when repeated, like
+// kube-proxy's StringSlice flags (--nodeport-addresses, --ipvs-exclude-cidrs) and
+// its --feature-gates map (later keys win). --cluster-cidr, a plain string in
+// kube-proxy, is a plain string here too: the last one given wins.
+type listFlag struct{ p *string }
+
+func (f listFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+
+func (f listFlag) Set(v string) error {
+	v = strings.Join(splitList(v), ",")
+	switch {
+	case v == "":
+	case *f.p == "":
+		*f.p = v
+	default:
+		*f.p += "," + v
+	}
+	return nil
+}
+
+func (f listFlag) Type() string { return "strings" }
 
 // markExplicit records which flags were set (after fs.Parse).
 func (s *Settings) markExplicit(fs *pflag.FlagSet) {
