@@ -71,6 +71,9 @@ func newCompileCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command
   svc2rules compile -f - -b iptables --iptables-view restore < svc.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(o.Files) == 0 {
+				return &cli.UsageError{Err: errors.New("no input: give -f FILE, -f DIR or -f - (stdin)")}
+			}
 			if err := o.ApplyConfigFile(cmd.Flags()); err != nil {
 				return err
 			}
@@ -85,7 +88,6 @@ func newCompileCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command
 		},
 	}
 	o.AddFlags(cmd.Flags())
-	_ = cmd.MarkFlagRequired("filename")
 	_ = cmd.RegisterFlagCompletionFunc("backend", cobra.FixedCompletions([]string{"iptables", "nft", "ipvs"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("ip-family", cobra.FixedCompletions([]string{"ipv4", "ipv6"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("iptables-view", cobra.FixedCompletions([]string{"save", "restore"}, cobra.ShellCompDirectiveNoFileComp))
