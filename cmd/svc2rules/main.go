@@ -58,8 +58,16 @@ an iptables-save script, an IPVS bundle or an nft -f script.`,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagError{err} })
 	root.AddCommand(newCompileCommand(stdin, stdout, stderr), newVersionCommand(stdout))
+	for _, newCmd := range subcommands {
+		root.AddCommand(newCmd(stdin, stdout, stderr))
+	}
 	return root
 }
+
+// subcommands are the further commands; each lives in its own file and adds
+// its constructor here from an init function, so commands can be added
+// without touching this file.
+var subcommands []func(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command
 
 func newCompileCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	o := cli.DefaultCompileOptions()
