@@ -11,6 +11,7 @@ import (
 	netutils "k8s.io/utils/net"
 
 	"github.com/svc2rules/svc2rules/backends/iptables"
+	"github.com/svc2rules/svc2rules/backends/nft"
 	"github.com/svc2rules/svc2rules/compiler"
 )
 
@@ -281,7 +282,17 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 			View:                  view,
 		})
 	case "nft":
-		err = errors.New("backend nft is not implemented yet")
+		view := nft.View(o.NFTView)
+		if view != nft.ViewDump && view != nft.ViewTransaction {
+			return nil, usageErr("--nft-view must be dump or transaction, not %q", o.NFTView)
+		}
+		res.Output, err = nft.Render(plan, nft.Settings{
+			MasqueradeAll:     o.MasqueradeAll,
+			MasqueradeBit:     o.MasqueradeBit,
+			LocalDetector:     detector,
+			NodePortAddresses: npa,
+			View:              view,
+		})
 	case "ipvs":
 		err = errors.New("backend ipvs is not implemented yet")
 	}
