@@ -231,11 +231,13 @@ func splitDocuments(file string, data []byte) ([]document, error) {
 	sc.Buffer(make([]byte, 0, 64*1024), len(data)+1)
 	var cur bytes.Buffer
 	line, start := 0, 1
+	content := false
 	flush := func() {
-		if !isBlankYAML(cur.Bytes()) {
+		if content {
 			docs = append(docs, document{data: append([]byte(nil), cur.Bytes()...), src: Source{File: file, Document: len(docs) + 1, Line: start}})
 		}
 		cur.Reset()
+		content = false
 	}
 	for sc.Scan() {
 		line++
@@ -245,12 +247,11 @@ func splitDocuments(file string, data []byte) ([]document, error) {
 			start = line + 1
 			continue
 		}
-		if cur.Len() == 0 && isBlankYAML(t) {
+		if !content && isBlankYAML(t) {
 			// Leading comments and blank lines: report the document from its first content line.
 			start = line + 1
-			cur.Write(t)
-			cur.WriteByte('\n')
-			continue
+		} else {
+			content = true
 		}
 		cur.Write(t)
 		cur.WriteByte('\n')
