@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	netutils "k8s.io/utils/net"
 
 	"github.com/svc2rules/svc2rules/backends/iptables"
+	"github.com/svc2rules/svc2rules/backends/ipvs"
 	"github.com/svc2rules/svc2rules/backends/nft"
 	"github.com/svc2rules/svc2rules/compiler"
 )
@@ -294,7 +294,7 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 			View:              view,
 		})
 	case "ipvs":
-		err = errors.New("backend ipvs is not implemented yet")
+		res.Output, err = compileIPVS(o, plan, detector, npa)
 	}
 	if err != nil {
 		return nil, err
@@ -315,3 +315,28 @@ func (v *listValue) Set(s string) error {
 
 func (v *listValue) String() string { return strings.Join(*v.p, ",") }
 func (v *listValue) Type() string   { return "strings" }
+
+// compileIPVS runs the ipvs backend: the sh script, or with --ipvs-section one
+// payload (--iptables-view save|restore chooses the iptables section's form).
+func compileIPVS(o CompileOptions, plan *compiler.Plan, detector compiler.LocalDetector, npa compiler.NodePortAddresses) (string, error) {
+	section := ipvs.Section(o.IPVSSection)
+	switch section {
+	case ipvs.SectionScript, ipvs.SectionIPVSAdm, ipvs.SectionIPSet, ipvs.SectionAddresses, ipvs.SectionIPTables:
+	default:
+		return "", usageErr("--ipvs-section must be ipvsadm, ipset, addresses or iptables, not %q", o.IPVSSection)
+	}
+	view := ipvs.IPTablesView(o.IPTablesView)
+	if view != ipvs.IPTablesSave && view != ipvs.IPTablesRestore {
+		return "", usageErr("--iptables-view must be save or restore, not %q", o.IPTablesView)
+	}
+	return ipvs.Render(plan, ipvs.Settings{
+		Scheduler:         o.IPVSScheduler,
+		ExcludeCIDRs:      o.IPVSExcludeCIDRs,
+		MasqueradeAll:     o.MasqueradeAll,
+		MasqueradeBit:     o.MasqueradeBit,
+		LocalDetector:     detector,
+		NodePortAddresses: npa,
+		Section:           section,
+		IPTablesView:      view,
+	})
+}
