@@ -128,6 +128,40 @@ func TestGoldenIPTables(t *testing.T) {
 	}
 }
 
+// TestGoldenIPVS compiles each of the four ipvs.txt sections with
+// --ipvs-section and compares it with kube-proxy's (canon.IPVSSection).
+func TestGoldenIPVS(t *testing.T) {
+	for _, sc := range scenarios(t) {
+		want, ok := readExpected(t, filepath.Join(sc.dir, "ipvs.txt"))
+		if !ok {
+			continue
+		}
+		sections, err := canon.SplitIPVSSections(want)
+		if err != nil {
+			t.Fatalf("%s/ipvs.txt: %v", sc.name, err)
+		}
+		for _, section := range canon.IPVSSections {
+			t.Run(sc.name+"/ipvs.txt/"+section, func(t *testing.T) {
+				w, ok := sections[section]
+				if !ok {
+					t.Fatalf("ipvs.txt has no %q section", canon.IPVSSectionHeaders[section])
+				}
+				got, err := compile(t, sc, "--backend=ipvs", "--ipvs-section="+section)
+				if err != nil {
+					t.Fatalf("compile: %v", err)
+				}
+				equal, diff, err := canon.IPVSSection(section, w, got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !equal {
+					t.Errorf("svc2rules differs from kube-proxy (-kube-proxy +svc2rules):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
 // TestGoldenDeterministic checks that compiling twice gives the same bytes.
 func TestGoldenDeterministic(t *testing.T) {
 	for _, sc := range scenarios(t) {
