@@ -48,7 +48,7 @@ func TestIPVSSection(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, section, got string
-		equal             bool
+		equal              bool
 	}{
 		{"identical", "ipvsadm", secs["ipvsadm"], true},
 		{"reordered real servers", "ipvsadm", "-A -t 10.96.0.10:80 -s rr\n-a -t 10.96.0.10:80 -r 10.244.2.5:8080 -m -w 1\n-a -t 10.96.0.10:80 -r 10.244.1.5:8080 -m -w 1\n", true},
