@@ -25,6 +25,7 @@ import (
 	netlinktest "k8s.io/kubernetes/pkg/proxy/ipvs/testing"
 	utilipvs "k8s.io/kubernetes/pkg/proxy/ipvs/util"
 	ipvstest "k8s.io/kubernetes/pkg/proxy/ipvs/util/testing"
+	"k8s.io/kubernetes/pkg/proxy/localnodeportproxy"
 	"k8s.io/kubernetes/pkg/proxy/nftables"
 	"k8s.io/kubernetes/pkg/proxy/runner"
 	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
@@ -285,10 +286,20 @@ func buildNFTablesProxier(c *Config) (*nftables.Proxier, *timedNFTables) {
 		setField(st, "containerName", s.name)
 	}
 	// NewProxier: localhostNodePortsEnabled follows the KubeProxyNFTablesLocalhostNodePorts
-	// feature gate. The userspace localhostNodePortProxy (created only when
-	// --nodeport-addresses explicitly contains loopback) is never created here: it would
-	// bind sockets on the host.
-	setField(p, "localhostNodePortsEnabled", utilfeature.DefaultFeatureGate.Enabled(features.KubeProxyNFTablesLocalhostNodePorts))
+	// feature gate, and the userspace localhostNodePortProxy exists when
+	// --nodeport-addresses explicitly contains loopback (useLocalhostNodePortProxy).
+	// The rules only depend on whether that proxy exists; its SyncNodePorts, which
+	// runs after the transaction, would bind listeners on the host. Its listen
+	// address is therefore set to "[", which net.Listen rejects while splitting
+	// host and port: no socket, no DNS, and kube-proxy only logs the failure.
+	if utilfeature.DefaultFeatureGate.Enabled(features.KubeProxyNFTablesLocalhostNodePorts) {
+		setField(p, "localhostNodePortsEnabled", true)
+		if proxyutil.NewNodePortAddresses(fam, c.NodePortAddresses).ContainsExplicitLoopback() {
+			lp := localnodeportproxy.NewLocalNodePortProxy(context.Background(), fam)
+			setField(lp, "listenIP", "[")
+			setField(p, "localhostNodePortProxy", lp)
+		}
+	}
 	setField(p, "syncRunner", newSyncRunner())
 	return p, nft
 }
