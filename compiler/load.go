@@ -26,10 +26,50 @@ type Inputs struct {
 	EndpointSlices []*EndpointSliceObject
 	Nodes          []*NodeObject
 	ServiceCIDRs   []*ServiceCIDRObject
+	// Workloads are Pods and the workloads that create them (workloads.go),
+	// the input of endpoint derivation (derive.go).
+	Workloads []*WorkloadObject
 
 	// SkippedKinds counts the documents of kinds kube-proxy does not read,
 	// by "apiVersion/kind" (one note per kind is printed, not one per object).
 	SkippedKinds map[string]int
+
+	// documents counts the documents and List items read so far, against
+	// maxDocuments (0: DefaultMaxDocuments).
+	documents, maxDocuments int
+}
+
+// ErrTooManyDocuments is wrapped by the error Load returns when the input
+// holds more than LoadOptions.MaxDocuments documents and List items.
+var ErrTooManyDocuments = errors.New("too many documents")
+
+// DefaultMaxDocuments is the default bound on the number of documents and
+// List items of one Load (LoadOptions.MaxDocuments).
+const DefaultMaxDocuments = 200000
+
+// remainingDocuments is how many more documents the limit allows (at least 1).
+func (in *Inputs) remainingDocuments() int {
+	max := in.maxDocuments
+	if max <= 0 {
+		max = DefaultMaxDocuments
+	}
+	if r := max - in.documents; r > 0 {
+		return r
+	}
+	return 1
+}
+
+// countDocument counts one document or List item against the limit.
+func (in *Inputs) countDocument(src Source) error {
+	in.documents++
+	max := in.maxDocuments
+	if max <= 0 {
+		max = DefaultMaxDocuments
+	}
+	if in.documents > max {
+		return &InputError{Source: src, Err: fmt.Errorf("%w: more than %d documents and List items in the input (a limit against hostile input; split the input)", ErrTooManyDocuments, max)}
+	}
+	return nil
 }
 
 // ServiceObject is a v1 Service and its source.
@@ -104,15 +144,24 @@ type LoadOptions struct {
 	// MaxBytes bounds the size of each input file (0 = 256 MiB), so a hostile
 	// input cannot exhaust memory.
 	MaxBytes int64
+	// MaxDocuments bounds the number of documents plus List items over all
+	// inputs (0 = DefaultMaxDocuments).
+	MaxDocuments int
 }
 
 // Load reads every manifest named by opts into Inputs. Files of a directory
 // are read in lexical order; objects keep their input order.
 func Load(opts LoadOptions) (*Inputs, error) {
+	return load(opts, (*Inputs).addFile)
+}
+
+// load is Load with the per-file step given: add reads one file's data into
+// in (addFile stops at the first bad document; LoadAll goes on).
+func load(opts LoadOptions, add func(in *Inputs, file string, data []byte) error) (*Inputs, error) {
 	if len(opts.Paths) == 0 {
 		return nil, errors.New("no input: give -f FILE, -f DIR or -f - (stdin)")
 	}
-	in := &Inputs{SkippedKinds: map[string]int{}}
+	in := &Inputs{SkippedKinds: map[string]int{}, maxDocuments: opts.MaxDocuments}
 	maxBytes := opts.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = 256 << 20
@@ -131,7 +180,7 @@ func Load(opts LoadOptions) (*Inputs, error) {
 			if err != nil {
 				return nil, fmt.Errorf("<stdin>: %w", err)
 			}
-			if err := in.addFile("<stdin>", data); err != nil {
+			if err := add(in, "<stdin>", data); err != nil {
 				return nil, err
 			}
 			continue
@@ -150,7 +199,7 @@ func Load(opts LoadOptions) (*Inputs, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", f, err)
 			}
-			if err := in.addFile(f, data); err != nil {
+			if err := add(in, f, data); err != nil {
 				return nil, err
 			}
 		}
@@ -222,10 +271,18 @@ type document struct {
 // splitDocuments splits a YAML stream at "---" lines (or a JSON stream into
 // its top-level values), keeping the line each document starts on.
 func splitDocuments(file string, data []byte) ([]document, error) {
+	return splitDocumentsN(file, data, 0)
+}
+
+// splitDocumentsN is splitDocuments that stops after max+1 documents
+// (max <= 0: no limit), so a stream of millions of tiny documents is cut
+// short before it costs memory; the caller reports the excess.
+func splitDocumentsN(file string, data []byte, max int) ([]document, error) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
 	if len(trimmed) > 0 && trimmed[0] == '{' {
-		return splitJSON(file, data)
+		return splitJSON(file, data, max)
 	}
+	full := func(docs []document) bool { return max > 0 && len(docs) > max }
 	var docs []document
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64*1024), len(data)+1)
@@ -244,6 +301,9 @@ func splitDocuments(file string, data []byte) ([]document, error) {
 		t := sc.Bytes()
 		if isDocSeparator(t) {
 			flush()
+			if full(docs) {
+				return docs, nil
+			}
 			start = line + 1
 			continue
 		}
@@ -285,10 +345,11 @@ func isBlankYAML(b []byte) bool {
 	return true
 }
 
-func splitJSON(file string, data []byte) ([]document, error) {
+func splitJSON(file string, data []byte, max int) ([]document, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var docs []document
-	for {
+	var lines lineCounter
+	for max <= 0 || len(docs) <= max {
 		off := dec.InputOffset()
 		var raw json.RawMessage
 		err := dec.Decode(&raw)
@@ -296,29 +357,48 @@ func splitJSON(file string, data []byte) ([]document, error) {
 			return docs, nil
 		}
 		if err != nil {
-			return nil, &InputError{Source: Source{File: file, Document: len(docs) + 1, Line: lineAt(data, dec.InputOffset())}, Err: fmt.Errorf("invalid JSON: %v", err)}
+			return nil, &InputError{Source: Source{File: file, Document: len(docs) + 1, Line: lines.at(data, dec.InputOffset())}, Err: fmt.Errorf("invalid JSON: %v", err)}
 		}
 		start := off
 		for start < int64(len(data)) && strings.ContainsRune(" \t\r\n,", rune(data[start])) {
 			start++
 		}
-		docs = append(docs, document{data: raw, src: Source{File: file, Document: len(docs) + 1, Line: lineAt(data, start)}})
+		docs = append(docs, document{data: raw, src: Source{File: file, Document: len(docs) + 1, Line: lines.at(data, start)}})
 	}
+	return docs, nil
 }
 
-func lineAt(data []byte, off int64) int {
+// lineCounter gives the line of increasing offsets in one pass over the data
+// (counting from the start for every document would be quadratic in a stream
+// of many small documents).
+type lineCounter struct {
+	off  int64
+	line int
+}
+
+// at returns the 1-based line of offset off; offsets must not decrease
+// between calls (a smaller one restarts the count).
+func (c *lineCounter) at(data []byte, off int64) int {
 	if off > int64(len(data)) {
 		off = int64(len(data))
 	}
-	return bytes.Count(data[:off], []byte("\n")) + 1
+	if off < c.off || c.line == 0 {
+		c.off, c.line = 0, 1
+	}
+	c.line += bytes.Count(data[c.off:off], []byte("\n"))
+	c.off = off
+	return c.line
 }
 
 func (in *Inputs) addFile(file string, data []byte) error {
-	docs, err := splitDocuments(file, data)
+	docs, err := splitDocumentsN(file, data, in.remainingDocuments())
 	if err != nil {
 		return err
 	}
 	for _, d := range docs {
+		if err := in.countDocument(d.src); err != nil {
+			return err
+		}
 		j, err := yaml.YAMLToJSON(d.data)
 		if err != nil {
 			return &InputError{Source: d.src, Err: fmt.Errorf("invalid YAML: %v", cleanYAMLError(err))}
@@ -423,6 +503,9 @@ func (in *Inputs) addJSON(j []byte, src Source, depth int) error {
 		}
 		itemKind := strings.TrimSuffix(tm.Kind, "List")
 		for _, item := range items {
+			if err := in.countDocument(src); err != nil {
+				return err
+			}
 			if itemKind != "" {
 				// Typed lists (ServiceList, ...) may omit kind/apiVersion on items.
 				item = withDefaultKind(item, tm.APIVersion, itemKind)
@@ -432,6 +515,9 @@ func (in *Inputs) addJSON(j []byte, src Source, depth int) error {
 			}
 		}
 	default:
+		if handled, err := in.addWorkload(j, tm, src, depth); handled {
+			return err
+		}
 		key := tm.APIVersion + "/" + tm.Kind
 		if tm.APIVersion == "" {
 			key = tm.Kind

@@ -54,24 +54,32 @@ func validateInputs(in *Inputs) error {
 		}
 	}
 	for _, n := range in.Nodes {
-		var fe fieldErrors
-		checkDNSSubdomain(&fe, "metadata.name", n.Name)
-		if err := fe.err(); err != nil {
+		if err := nodeFieldErrors(n).err(); err != nil {
 			return &InputError{Source: n.Source, Object: "Node " + n.Name, Err: err}
 		}
 	}
 	for _, c := range in.ServiceCIDRs {
-		var fe fieldErrors
-		for i, cidr := range c.CIDRs {
-			if _, _, err := netutils.ParseCIDRSloppy(cidr); err != nil {
-				fe.add(fmt.Sprintf("spec.cidrs[%d]", i), "invalid CIDR %q", cidr)
-			}
-		}
-		if err := fe.err(); err != nil {
+		if err := serviceCIDRFieldErrors(c).err(); err != nil {
 			return &InputError{Source: c.Source, Object: "ServiceCIDR " + c.Name, Err: err}
 		}
 	}
 	return nil
+}
+
+func nodeFieldErrors(n *NodeObject) fieldErrors {
+	var fe fieldErrors
+	checkDNSSubdomain(&fe, "metadata.name", n.Name)
+	return fe
+}
+
+func serviceCIDRFieldErrors(c *ServiceCIDRObject) fieldErrors {
+	var fe fieldErrors
+	for i, cidr := range c.CIDRs {
+		if _, _, err := netutils.ParseCIDRSloppy(cidr); err != nil {
+			fe.add(fmt.Sprintf("spec.cidrs[%d]", i), "invalid CIDR %q", cidr)
+		}
+	}
+	return fe
 }
 
 func checkDNSLabel(fe *fieldErrors, path, v string) {
@@ -110,7 +118,10 @@ func parseIP(fe *fieldErrors, path, s string) (isV6, ok bool) {
 	return ip.To4() == nil, true
 }
 
-func validateService(s *v1.Service) error {
+func validateService(s *v1.Service) error { return serviceFieldErrors(s).err() }
+
+// serviceFieldErrors lists every validation error of the object.
+func serviceFieldErrors(s *v1.Service) fieldErrors {
 	var fe fieldErrors
 	for _, msg := range validation.IsDNS1035Label(s.Name) {
 		fe.add("metadata.name", "invalid value %q: %s", s.Name, msg)
@@ -124,7 +135,7 @@ func validateService(s *v1.Service) error {
 	}
 	if spec.Type == v1.ServiceTypeExternalName {
 		// kube-proxy never proxies ExternalName services; nothing of it reaches a rule.
-		return fe.err()
+		return fe
 	}
 	headless := spec.ClusterIP == v1.ClusterIPNone
 	if spec.ClusterIP != "" && !headless {
@@ -235,10 +246,13 @@ func validateService(s *v1.Service) error {
 			fe.add(path+".ipMode", "unsupported value %q: must be VIP or Proxy", *ing.IPMode)
 		}
 	}
-	return fe.err()
+	return fe
 }
 
-func validateEndpoints(e *v1.Endpoints) error {
+func validateEndpoints(e *v1.Endpoints) error { return endpointsFieldErrors(e).err() }
+
+// endpointsFieldErrors lists every validation error of the object.
+func endpointsFieldErrors(e *v1.Endpoints) fieldErrors {
 	var fe fieldErrors
 	checkDNSSubdomain(&fe, "metadata.name", e.Name)
 	checkDNSLabel(&fe, "metadata.namespace", e.Namespace)
@@ -258,10 +272,15 @@ func validateEndpoints(e *v1.Endpoints) error {
 			checkPort(&fe, path+".port", p.Port)
 		}
 	}
-	return fe.err()
+	return fe
 }
 
 func validateEndpointSlice(e *discovery.EndpointSlice) error {
+	return endpointSliceFieldErrors(e).err()
+}
+
+// endpointSliceFieldErrors lists every validation error of the object.
+func endpointSliceFieldErrors(e *discovery.EndpointSlice) fieldErrors {
 	var fe fieldErrors
 	checkDNSSubdomain(&fe, "metadata.name", e.Name)
 	checkDNSLabel(&fe, "metadata.namespace", e.Namespace)
@@ -288,7 +307,7 @@ func validateEndpointSlice(e *discovery.EndpointSlice) error {
 		}
 	}
 	if e.AddressType == discovery.AddressTypeFQDN {
-		return fe.err() // kube-proxy ignores FQDN slices
+		return fe // kube-proxy ignores FQDN slices
 	}
 	for i, ep := range e.Endpoints {
 		path := fmt.Sprintf("endpoints[%d]", i)
@@ -304,5 +323,5 @@ func validateEndpointSlice(e *discovery.EndpointSlice) error {
 			checkDNSSubdomain(&fe, path+".nodeName", *ep.NodeName)
 		}
 	}
-	return fe.err()
+	return fe
 }
