@@ -12,6 +12,7 @@ import (
 	"github.com/svc2rules/svc2rules/backends/iptables"
 	"github.com/svc2rules/svc2rules/backends/ipvs"
 	"github.com/svc2rules/svc2rules/backends/nft"
+	"github.com/svc2rules/svc2rules/backends/userspace"
 	"github.com/svc2rules/svc2rules/compiler"
 )
 
@@ -50,6 +51,9 @@ type CompileOptions struct {
 	IPVSExcludeCIDRs []string
 	IPVSSection      string
 
+	ProxyPortRange   string
+	UserspaceSection string
+
 	ServiceCIDRs []string
 	FeatureGates string
 	ConfigFile   string
@@ -74,7 +78,7 @@ func (o *CompileOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.Files, "filename", "f", o.Files, "manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable")
 	fs.BoolVarP(&o.Recursive, "recursive", "R", o.Recursive, "descend into subdirectories of -f directories")
 	fs.StringVarP(&o.Output, "output", "o", o.Output, "write the rules to this file (written whole or not at all) instead of stdout")
-	fs.StringVarP(&o.Backend, "backend", "b", o.Backend, "proxy mode: iptables, nft or ipvs")
+	fs.StringVarP(&o.Backend, "backend", "b", o.Backend, "proxy mode: iptables, nft, ipvs or userspace (kube-proxy v1.25.16's legacy mode)")
 	fs.StringVar(&o.IPFamily, "ip-family", o.IPFamily, "IP family of the proxier: ipv4 or ipv6 (kube-proxy runs one per family)")
 	fs.StringVar(&o.NodeName, "node-name", o.NodeName, "kube-proxy --hostname-override: endpoints with this nodeName are local (empty: none is)")
 	fs.Var(newListValue(&o.NodeIPs), "node-ip", "the node's primary IP, at most one per family (kube-proxy --bind-address / Node InternalIP); default: the InternalIP of the Node object named --node-name, else none (kube-proxy then uses 127.0.0.1 / ::1)")
@@ -95,6 +99,8 @@ func (o *CompileOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.IPVSScheduler, "ipvs-scheduler", o.IPVSScheduler, "kube-proxy --ipvs-scheduler")
 	fs.Var(newListValue(&o.IPVSExcludeCIDRs), "ipvs-exclude-cidrs", "kube-proxy --ipvs-exclude-cidrs")
 	fs.StringVar(&o.IPVSSection, "ipvs-section", o.IPVSSection, "print one part of the ipvs output alone: ipvsadm, ipset, addresses or iptables (default: one sh script applying all four)")
+	fs.StringVar(&o.ProxyPortRange, "proxy-port-range", o.ProxyPortRange, "userspace: kube-proxy --proxy-port-range (a-b, a+n or a); proxy ports are assigned from its start in service-port order (unset: placeholders from "+userspace.DefaultProxyPortRange+"; kube-proxy picks them at random)")
+	fs.StringVar(&o.UserspaceSection, "userspace-section", o.UserspaceSection, "userspace output: rules (default: the iptables-save script) or table (per service port its proxy port, backends, affinity and what the mode ignores)")
 	fs.Var(newListValue(&o.ServiceCIDRs), "service-cidrs", "ServiceCIDR ranges (added to those of ServiceCIDR objects in the input; nft drops traffic to unallocated addresses in them)")
 	fs.StringVar(&o.FeatureGates, "feature-gates", o.FeatureGates, "kube-proxy --feature-gates, e.g. AllowServiceExternalIPs=false,KubeProxyNFTablesLocalhostNodePorts=true")
 	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "a KubeProxyConfiguration file; flags given on the command line override it")
@@ -222,9 +228,9 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 		return nil, usageErr("%v", err)
 	}
 	switch o.Backend {
-	case "iptables", "nft", "ipvs":
+	case "iptables", "nft", "ipvs", "userspace":
 	default:
-		return nil, usageErr("--backend must be iptables, nft or ipvs, not %q", o.Backend)
+		return nil, usageErr("--backend must be iptables, nft, ipvs or userspace, not %q", o.Backend)
 	}
 
 	in, err := compiler.Load(compiler.LoadOptions{Paths: o.Files, Recursive: o.Recursive, Stdin: stdin})
@@ -295,6 +301,19 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 		})
 	case "ipvs":
 		res.Output, err = compileIPVS(o, plan, detector, npa)
+	case "userspace":
+		section := userspace.Section(o.UserspaceSection)
+		if section != "" && section != userspace.SectionRules && section != userspace.SectionTable {
+			return nil, usageErr("--userspace-section must be rules or table, not %q", o.UserspaceSection)
+		}
+		if err := userspace.ValidatePortRange(o.ProxyPortRange); err != nil {
+			return nil, usageErr("%v", err)
+		}
+		res.Output, err = userspace.Render(plan, userspace.Settings{
+			Ports:          compiler.BuildUserspace(in),
+			ProxyPortRange: o.ProxyPortRange,
+			Section:        section,
+		})
 	}
 	if err != nil {
 		return nil, err
