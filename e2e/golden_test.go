@@ -75,10 +75,12 @@ func restoreTool(o cli.CompileOptions) string {
 	return "iptables-restore"
 }
 
-// testGoldenLoad checks that every golden scenario's output is accepted by
-// the kernel tools: the dry runs the issue asks for (iptables-restore --test,
-// nft -c -f) and, since --test does not look up nfacct objects, a real load
-// into a fresh namespace.
+// testGoldenLoad checks that every golden scenario's svc2rules output is
+// accepted by the kernel: the dry runs (iptables-restore --test of the save
+// and restore views, nft -c -f) and, since a dry run does not catch
+// everything (iptables-restore --test does not look up nfacct objects), a
+// real load into a fresh namespace. ipvs: ipset restore, then the iptables
+// part (see loadIPVSRules).
 func testGoldenLoad(t *testing.T) {
 	scenarios := goldenScenarios(t)
 	t.Run("iptables", func(t *testing.T) {
@@ -106,10 +108,16 @@ func testGoldenLoad(t *testing.T) {
 			t.Run(filepath.Base(dir), func(t *testing.T) {
 				o := goldenOpts(t, dir)
 				o.Backend = "nft"
-				rules := compileOrSkip(t, o)
-				ns := newNS(t, "golden")
-				mustInNS(t, ns, rules, "nft", "-c", "-f", "-")
-				mustInNS(t, ns, rules, "nft", "-f", "-")
+				// Both views: the dump (the table as an nft -f script) and
+				// kube-proxy's first-sync transaction; each checked with
+				// nft -c and then loaded into its own fresh namespace.
+				for _, view := range []string{"dump", "transaction"} {
+					o.NFTView = view
+					rules := compileOrSkip(t, o)
+					ns := newNS(t, "golden")
+					mustInNS(t, ns, rules, "nft", "-c", "-f", "-")
+					mustInNS(t, ns, rules, "nft", "-f", "-")
+				}
 			})
 		}
 	})

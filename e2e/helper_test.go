@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -44,11 +45,14 @@ type clientSpec struct {
 	Count     int    `json:"count"`
 	Parallel  int    `json:"parallel"`
 	TimeoutMs int    `json:"timeoutMs"`
+	// StopAfter > 0: once that many attempts did not succeed, the rest are
+	// not made (outcome "skipped"), so a broken rule set fails fast.
+	StopAfter int `json:"stopAfter,omitempty"`
 }
 
 // attempt is the outcome of one connection.
 type attempt struct {
-	Outcome string `json:"outcome"` // ok, refused, timeout, unreachable, error
+	Outcome string `json:"outcome"` // ok, refused, timeout, unreachable, error, skipped
 	ID      string `json:"id,omitempty"`
 	Src     string `json:"src,omitempty"` // source address the server saw
 	Err     string `json:"err,omitempty"`
@@ -234,12 +238,21 @@ func runClient(c clientSpec) int {
 	res := make([]attempt, c.Count)
 	sem := make(chan struct{}, c.Parallel)
 	var wg sync.WaitGroup
+	var failed atomic.Int64
 	for i := range res {
 		sem <- struct{}{}
+		if c.StopAfter > 0 && failed.Load() >= int64(c.StopAfter) {
+			res[i] = attempt{Outcome: "skipped"}
+			<-sem
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			res[i] = oneAttempt(c)
+			if res[i].Outcome != "ok" {
+				failed.Add(1)
+			}
 			<-sem
 		}()
 	}

@@ -146,7 +146,7 @@ func (c check) expectedSrc(tp *topology, id string) string {
 // runCheck sends the connections and reports every deviation.
 func runCheck(t *testing.T, tp *topology, c check) {
 	t.Helper()
-	spec := clientSpec{Proto: c.proto, Target: c.target, Source: c.src, Count: c.n, Parallel: 4, TimeoutMs: 3000}
+	spec := clientSpec{Proto: c.proto, Target: c.target, Source: c.src, Count: c.n, Parallel: 4, TimeoutMs: 3000, StopAfter: 8}
 	switch c.want {
 	case "drop":
 		spec.Parallel, spec.TimeoutMs = c.n, 2000
