@@ -169,28 +169,20 @@ func Render(plan *compiler.Plan, s Settings) (string, error) {
 	if b.tx != nil {
 		return b.tx.String(), nil
 	}
-	tx := fake.NewTransaction()
-	out := b.st.dump(tx)
-	if err := txError(tx, -1); err != nil {
-		return "", err
-	}
-	return out, nil
+	return b.st.dump(fake.NewTransaction())
 }
 
 // txError returns the error knftables recorded while building tx (it then
 // stops taking operations and prints the error as a trailing comment).
 func txError(tx *knftables.Transaction, want int) error {
-	if want >= 0 && tx.NumOperations() == want {
+	if tx.NumOperations() == want {
 		return nil
 	}
 	text := tx.String()
 	if i := strings.LastIndex(text, "# ERROR: "); i >= 0 && !strings.Contains(text[i:], "\n") {
 		return fmt.Errorf("nft: %s", text[i+len("# ERROR: "):])
 	}
-	if want >= 0 {
-		return errors.New("nft: transaction rejected an operation")
-	}
-	return nil
+	return errors.New("nft: transaction rejected an operation")
 }
 
 // builder records kube-proxy's transaction: as text (transaction view) or

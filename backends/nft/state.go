@@ -174,42 +174,50 @@ func sortedKeys[V any](m map[string]V) []string {
 // maps and counters by name; then each chain's rules in order; then each
 // set's and map's elements), with the elements sorted by key, using
 // knftables' own writer. tx must be an empty transaction of the table.
-func (s *state) dump(tx *knftables.Transaction) string {
+func (s *state) dump(tx *knftables.Transaction) (string, error) {
 	if s.table == nil {
-		return ""
+		return "", nil
 	}
-	tx.Add(s.table)
+	nops := 0
+	add := func(obj knftables.Object) {
+		tx.Add(obj)
+		nops++
+	}
+	add(s.table)
 	chains := sortedKeys(s.chains)
 	sets := sortedKeys(s.sets)
 	maps := sortedKeys(s.maps)
-	for _, n := range chains {
-		tx.Add(s.chains[n].chain)
+	for _, name := range chains {
+		add(s.chains[name].chain)
 	}
-	for _, n := range sets {
-		tx.Add(s.sets[n].set)
+	for _, name := range sets {
+		add(s.sets[name].set)
 	}
-	for _, n := range maps {
-		tx.Add(s.maps[n].mapObj)
+	for _, name := range maps {
+		add(s.maps[name].mapObj)
 	}
-	for _, n := range sortedKeys(s.counters) {
-		tx.Add(s.counters[n])
+	for _, name := range sortedKeys(s.counters) {
+		add(s.counters[name])
 	}
-	for _, n := range chains {
-		for _, r := range s.chains[n].rules {
-			tx.Add(r)
+	for _, name := range chains {
+		for _, r := range s.chains[name].rules {
+			add(r)
 		}
 	}
-	for _, n := range sets {
-		c := s.sets[n]
+	for _, name := range sets {
+		c := s.sets[name]
 		for _, k := range sortedKeys(c.elements) {
-			tx.Add(c.elements[k])
+			add(c.elements[k])
 		}
 	}
-	for _, n := range maps {
-		c := s.maps[n]
+	for _, name := range maps {
+		c := s.maps[name]
 		for _, k := range sortedKeys(c.elements) {
-			tx.Add(c.elements[k])
+			add(c.elements[k])
 		}
 	}
-	return tx.String()
+	if err := txError(tx, nops); err != nil {
+		return "", err
+	}
+	return tx.String(), nil
 }
