@@ -57,6 +57,9 @@ type CompileOptions struct {
 	ServiceCIDRs []string
 	FeatureGates string
 	ConfigFile   string
+
+	// MaterializeFlags: allocation and endpoints from workloads (materialize.go).
+	MaterializeFlags
 }
 
 // DefaultCompileOptions are the defaults shown by --help.
@@ -104,6 +107,7 @@ func (o *CompileOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.Var(newListValue(&o.ServiceCIDRs), "service-cidrs", "ServiceCIDR ranges (added to those of ServiceCIDR objects in the input; nft drops traffic to unallocated addresses in them)")
 	fs.StringVar(&o.FeatureGates, "feature-gates", o.FeatureGates, "kube-proxy --feature-gates, e.g. AllowServiceExternalIPs=false,KubeProxyNFTablesLocalhostNodePorts=true")
 	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "a KubeProxyConfiguration file; flags given on the command line override it")
+	o.addMaterializeFlags(fs)
 }
 
 // Result is a compiled output and the notes worth telling the user.
@@ -111,6 +115,8 @@ type Result struct {
 	Output string
 	Notes  []compiler.Note
 	Plan   *compiler.Plan
+	// Materialized is the cluster compiled: what was allocated and derived.
+	Materialized *compiler.Materialized
 }
 
 // UsageError is a bad flag value (exit status 2).
@@ -233,11 +239,15 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 		return nil, usageErr("--backend must be iptables, nft, ipvs or userspace, not %q", o.Backend)
 	}
 
+	if err := o.validateMaterializeFlags(); err != nil {
+		return nil, err
+	}
+
 	in, err := compiler.Load(compiler.LoadOptions{Paths: o.Files, Recursive: o.Recursive, Stdin: stdin})
 	if err != nil {
 		return nil, err
 	}
-	notes, err := compiler.Normalize(in)
+	notes, mat, err := compiler.Materialize(in, o.materializeOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +280,7 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 	}
 	npa := compiler.ResolveNodePortAddresses(family, compiler.ExpandNodePortAddressKeywords(npaRaw, v4, v6))
 
-	res := &Result{Notes: notes, Plan: plan}
+	res := &Result{Notes: notes, Plan: plan, Materialized: mat}
 	switch o.Backend {
 	case "iptables":
 		view := iptables.View(o.IPTablesView)
@@ -318,6 +328,7 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	res.Output = withAllocationHeader(o, mat, res.Output)
 	return res, nil
 }
 
