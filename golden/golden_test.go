@@ -130,6 +130,32 @@ func TestGoldenIPTables(t *testing.T) {
 
 // TestGoldenIPVS compiles each of the four ipvs.txt sections with
 // --ipvs-section and compares it with kube-proxy's (canon.IPVSSection).
+// TestGoldenNFT compares nft.txt (knftables' Fake dump of kube-proxy's table)
+// with both nft views: the dump and, by the state it creates, the transaction.
+func TestGoldenNFT(t *testing.T) {
+	for _, sc := range scenarios(t) {
+		want, ok := readExpected(t, filepath.Join(sc.dir, "nft.txt"))
+		if !ok {
+			continue
+		}
+		for _, view := range []string{"dump", "transaction"} {
+			t.Run(sc.name+"/nft.txt/"+view, func(t *testing.T) {
+				got, err := compile(t, sc, "--backend=nft", "--nft-view="+view)
+				if err != nil {
+					t.Fatalf("compile: %v", err)
+				}
+				equal, diff, err := canon.NFT(want, got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !equal {
+					t.Errorf("svc2rules differs from kube-proxy (-kube-proxy +svc2rules):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
 func TestGoldenIPVS(t *testing.T) {
 	for _, sc := range scenarios(t) {
 		want, ok := readExpected(t, filepath.Join(sc.dir, "ipvs.txt"))
