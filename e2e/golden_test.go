@@ -15,22 +15,28 @@ const goldenDir = "../golden"
 
 // goldenOpts reads golden/<scenario>/args (one --flag=value a line, # comments)
 // into compile options for the scenario's input.yaml.
-func goldenOpts(t *testing.T, dir string) cli.CompileOptions {
+// Further args files (e.g. userspace.args) are appended when they exist.
+func goldenOpts(t *testing.T, dir string, more ...string) cli.CompileOptions {
 	t.Helper()
 	o := cli.DefaultCompileOptions()
 	fs := pflag.NewFlagSet(dir, pflag.ContinueOnError)
 	o.AddFlags(fs)
-	data, err := os.ReadFile(filepath.Join(dir, "args"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var args []string
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	for i, name := range append([]string{"args"}, more...) {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			if i > 0 && os.IsNotExist(err) {
+				continue
+			}
+			t.Fatal(err)
 		}
-		args = append(args, line)
+		for _, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			args = append(args, line)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("%s/args: %v", dir, err)
@@ -86,6 +92,7 @@ func testGoldenLoad(t *testing.T) {
 	t.Run("iptables", func(t *testing.T) {
 		for _, dir := range scenarios {
 			t.Run(filepath.Base(dir), func(t *testing.T) {
+				t.Parallel()
 				o := goldenOpts(t, dir)
 				tool := restoreTool(o)
 				ns := newNS(t, "golden")
@@ -106,6 +113,7 @@ func testGoldenLoad(t *testing.T) {
 	t.Run("nft", func(t *testing.T) {
 		for _, dir := range scenarios {
 			t.Run(filepath.Base(dir), func(t *testing.T) {
+				t.Parallel()
 				o := goldenOpts(t, dir)
 				o.Backend = "nft"
 				// Both views: the dump (the table as an nft -f script) and
@@ -121,9 +129,25 @@ func testGoldenLoad(t *testing.T) {
 			})
 		}
 	})
+	t.Run("userspace", func(t *testing.T) {
+		// kube-proxy v1.25's userspace mode: its iptables rules only (the
+		// proxy process itself is not svc2rules' output).
+		for _, dir := range scenarios {
+			t.Run(filepath.Base(dir), func(t *testing.T) {
+				t.Parallel()
+				o := goldenOpts(t, dir, "userspace.args")
+				o.Backend = "userspace"
+				rules := compileOrSkip(t, o)
+				ns := newNS(t, "golden")
+				mustInNS(t, ns, rules, restoreTool(o), "--test")
+				mustInNS(t, ns, rules, restoreTool(o))
+			})
+		}
+	})
 	t.Run("ipvs", func(t *testing.T) {
 		for _, dir := range scenarios {
 			t.Run(filepath.Base(dir), func(t *testing.T) {
+				t.Parallel()
 				o := goldenOpts(t, dir)
 				o.Backend = "ipvs"
 				ns := newNS(t, "golden")

@@ -206,7 +206,11 @@ func runCheck(t *testing.T, tp *topology, c check) {
 		}
 		return
 	}
-	t.Logf("%s: %d %s connections %s -> %s: outcomes %v servers %v", c.name, c.n, c.proto, c.from, c.target, outcomes, seen)
+	var slowest int64
+	for _, a := range res {
+		slowest = max(slowest, a.Ms)
+	}
+	t.Logf("%s: %d %s connections %s -> %s: outcomes %v servers %v, slowest %dms", c.name, c.n, c.proto, c.from, c.target, outcomes, seen, slowest)
 	if c.after != nil {
 		c.after(t, tp)
 	}
