@@ -19,7 +19,7 @@ func init() { subcommands = append(subcommands, newDiffCommand) }
 // diffChanged ends diff with exit status 1 (changes found), as kubectl diff.
 type diffChanged struct{ summary string }
 
-func (e diffChanged) Error() string { return "the manifests differ (exit status 1): " + e.summary }
+func (e diffChanged) Error() string { return "differences found (exit status 1): " + e.summary }
 
 func newDiffCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	o := cli.DefaultCompileOptions()

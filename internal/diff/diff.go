@@ -70,7 +70,8 @@ type RuleDiff struct {
 	Added    int    `json:"added"`
 	Removed  int    `json:"removed"`
 	Hunks    []Hunk `json:"hunks"`
-	// Chains maps every hashed chain name in the hunks to what it belongs to.
+	// Chains names what every hashed chain of an added or removed line
+	// belongs to.
 	Chains []Chain `json:"chains"`
 }
 
@@ -189,6 +190,8 @@ func Compare(old, new Side, mode string) *Report {
 				r.Rules.Added++
 			case '-':
 				r.Rules.Removed++
+			default:
+				continue // context: its chains are not what changed
 			}
 			for _, name := range chainNameRE.FindAllString(l, -1) {
 				if c, ok := chains[name]; ok {

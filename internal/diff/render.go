@@ -15,7 +15,13 @@ var Formats = []string{"text", "markdown", "json"}
 
 // MaxMarkdownRuleBytes bounds the rule diff in a markdown report, so the
 // whole comment stays under the 65536 characters GitHub allows.
-const MaxMarkdownRuleBytes = 45000
+const MaxMarkdownRuleBytes = 40000
+
+// Bounds of the markdown impact list and service port table.
+const (
+	maxMarkdownImpactBytes = 6000
+	maxMarkdownPortsBytes  = 12000
+)
 
 // Write renders the report.
 func Write(w io.Writer, format string, r *Report) error {
@@ -166,13 +172,14 @@ func Text(r *Report) string {
 func writeUnified(b *strings.Builder, r *Report, max int) {
 	start := b.Len()
 	fmt.Fprintf(b, "--- %s\n+++ %s\n", check.Sanitize(r.Rules.OldLabel), check.Sanitize(r.Rules.NewLabel))
-	for i, h := range r.Rules.Hunks {
+	total := 0
+	for _, h := range r.Rules.Hunks {
+		total += len(h.Lines)
+	}
+	written := 0
+	for _, h := range r.Rules.Hunks {
 		if max >= 0 && b.Len()-start > max {
-			left := 0
-			for _, h := range r.Rules.Hunks[i:] {
-				left += len(h.Lines)
-			}
-			fmt.Fprintf(b, "... %d more lines in %d hunks (run svc2rules diff for all of them)\n", left, len(r.Rules.Hunks)-i)
+			fmt.Fprintf(b, "... %d more lines (run svc2rules diff for all of them)\n", total-written)
 			return
 		}
 		fmt.Fprintf(b, "@@ -%d,%d +%d,%d @@", h.OldStart, h.OldCount, h.NewStart, h.NewCount)
@@ -187,8 +194,13 @@ func writeUnified(b *strings.Builder, r *Report, max int) {
 		}
 		b.WriteByte('\n')
 		for _, l := range h.Lines {
+			if max >= 0 && b.Len()-start > max {
+				fmt.Fprintf(b, "... %d more lines (run svc2rules diff for all of them)\n", total-written)
+				return
+			}
 			b.WriteString(l)
 			b.WriteByte('\n')
+			written++
 		}
 	}
 }
@@ -253,7 +265,12 @@ func Markdown(r *Report) string {
 	}
 	if len(r.Impact) > 0 {
 		b.WriteString("\n#### Impact\n")
-		for _, im := range r.Impact {
+		start := b.Len()
+		for i, im := range r.Impact {
+			if b.Len()-start > maxMarkdownImpactBytes {
+				fmt.Fprintf(&b, "- ... and %d more\n", len(r.Impact)-i)
+				break
+			}
 			mark := ":white_check_mark:"
 			if im.Breaks {
 				mark = ":warning:"
@@ -263,7 +280,12 @@ func Markdown(r *Report) string {
 	}
 	if len(r.Ports) > 0 {
 		b.WriteString("\n#### Service ports\n| | Service port | Changes |\n|---|---|---|\n")
-		for _, p := range r.Ports {
+		start := b.Len()
+		for i, p := range r.Ports {
+			if b.Len()-start > maxMarkdownPortsBytes {
+				fmt.Fprintf(&b, "| | ... | and %d more service ports (run svc2rules diff for all of them) |\n", len(r.Ports)-i)
+				break
+			}
 			var cells []string
 			for _, d := range details(p) {
 				cells = append(cells, mdText(d))
