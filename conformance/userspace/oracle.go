@@ -28,8 +28,8 @@ type runSettings struct {
 }
 
 // setupNetns gives the (fresh, empty) network namespace this process runs
-// in the node's addresses: lo up, a veth eth0 holding the node IP and the
-// extra node addresses, and a default route through eth0, so that
+// in the node's addresses: lo up, a veth eth0 holding the node IP, its peer eth1
+// the extra node addresses, and a default route through eth0, so that
 // ChooseHostInterface finds the node IP as kube-proxy does on a node.
 func setupNetns(rs runSettings) error {
 	run := func(args ...string) error {
@@ -50,18 +50,31 @@ func setupNetns(rs runSettings) error {
 	if err := run("link", "set", "eth1", "up"); err != nil {
 		return err
 	}
-	addrs := append([]string{rs.nodeIP}, rs.nodeAddresses...)
+	var addrs []string
+	seen := map[string]bool{}
+	for _, a := range append([]string{rs.nodeIP}, rs.nodeAddresses...) {
+		if ip := net.ParseIP(a); ip != nil && !seen[ip.String()] {
+			seen[ip.String()] = true
+			addrs = append(addrs, a)
+		}
+	}
+	// The node IP alone on eth0 (the default-route interface, where
+	// ChooseHostInterface looks), the further addresses on eth1.
 	for i, a := range addrs {
 		ip := net.ParseIP(a)
 		if ip == nil {
 			return fmt.Errorf("bad address %q", a)
+		}
+		dev := "eth0"
+		if i > 0 {
+			dev = "eth1"
 		}
 		if ip.To4() != nil {
 			plen := "24"
 			if i > 0 {
 				plen = "32"
 			}
-			if err := run("addr", "add", ip.String()+"/"+plen, "dev", "eth0"); err != nil {
+			if err := run("addr", "add", ip.String()+"/"+plen, "dev", dev); err != nil {
 				return err
 			}
 		} else {
@@ -69,7 +82,7 @@ func setupNetns(rs runSettings) error {
 			if i > 0 {
 				plen = "128"
 			}
-			if err := run("-6", "addr", "add", ip.String()+"/"+plen, "dev", "eth0", "nodad"); err != nil {
+			if err := run("-6", "addr", "add", ip.String()+"/"+plen, "dev", dev, "nodad"); err != nil {
 				return err
 			}
 		}
@@ -78,7 +91,8 @@ func setupNetns(rs runSettings) error {
 		return err
 	}
 	if rs.family == "ipv6" {
-		return run("-6", "route", "add", "default", "dev", "eth0")
+		// ChooseHostInterface ignores IPv6 default routes without a gateway.
+		return run("-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0")
 	}
 	return run("route", "add", "default", "dev", "eth0")
 }
