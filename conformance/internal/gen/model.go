@@ -571,3 +571,120 @@ func sortedCopy(s []string) []string {
 	sort.Strings(o)
 	return o
 }
+
+func cloneEndpoint(e *Endpoint) *Endpoint {
+	f := *e
+	f.Addresses = cloneStrings(e.Addresses)
+	f.Ready, f.Serving, f.Terminating = cloneBool(e.Ready), cloneBool(e.Serving), cloneBool(e.Terminating)
+	f.HintZones = cloneStrings(e.HintZones)
+	f.HintNodes = cloneStrings(e.HintNodes)
+	return &f
+}
+
+func boolStr(b *bool, def bool) string {
+	if b == nil {
+		return fmt.Sprint(def)
+	}
+	return fmt.Sprint(*b)
+}
+
+// variant is what kube-proxy reads of an endpoint besides its address.
+func (e *Endpoint) variant() string {
+	return strings.Join([]string{boolStr(e.Ready, true), boolStr(e.Serving, true), boolStr(e.Terminating, false),
+		e.NodeName, strings.Join(sortedCopy(e.HintZones), ","), strings.Join(sortedCopy(e.HintNodes), ",")}, "|")
+}
+
+func (e *Endpoint) terminating() bool { return e.Terminating != nil && *e.Terminating }
+
+// ambiguous reports the first endpoint address (per Service) for which
+// kube-proxy's result is undefined: EndpointSliceCache merges the slices of a
+// Service in Go map order, and for one IP a later non-terminating endpoint
+// replaces an earlier one while a terminating one never does. So the result is
+// order-independent only if all non-terminating copies agree, and, when there
+// is none, all terminating copies agree.
+func (c *Case) ambiguous() (sliceIdx, epIdx int, ok bool) {
+	type agg struct{ nonTerm, term map[string]bool }
+	seen := map[string]*agg{}
+	for i, s := range c.Slices {
+		for j, e := range s.Endpoints {
+			if len(e.Addresses) == 0 {
+				continue
+			}
+			k := s.Namespace + "/" + s.Service + "/" + e.Addresses[0]
+			a := seen[k]
+			if a == nil {
+				a = &agg{map[string]bool{}, map[string]bool{}}
+				seen[k] = a
+			}
+			if e.terminating() {
+				a.term[e.variant()] = true
+			} else {
+				a.nonTerm[e.variant()] = true
+			}
+			if len(a.nonTerm) > 1 || (len(a.nonTerm) == 0 && len(a.term) > 1) {
+				return i, j, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// Ambiguous reports whether kube-proxy's output for c depends on Go map order
+// beyond what the comparison normalises (see ambiguous).
+func (c *Case) Ambiguous() bool {
+	_, _, ok := c.ambiguous()
+	return ok
+}
+
+// dropAmbiguous removes endpoints until c is not ambiguous.
+func (c *Case) dropAmbiguous() {
+	for {
+		i, j, ok := c.ambiguous()
+		if !ok {
+			return
+		}
+		c.Slices[i].Endpoints = cut(c.Slices[i].Endpoints, j, j+1)
+	}
+}
+
+// Valid reports whether c is still an input the API server would hold:
+// checked here are the invariants shrinking can break (every Service's IP
+// families have a service CIDR when service CIDRs are known; no ambiguous
+// duplicate endpoints).
+func (c *Case) Valid() bool {
+	if c.Ambiguous() {
+		return false
+	}
+	fams := map[string]bool{}
+	cidrs := splitComma(c.Settings.ServiceCIDRs)
+	for _, o := range c.ServiceCIDRs {
+		cidrs = append(cidrs, o.CIDRs...)
+	}
+	for _, x := range cidrs {
+		if strings.Contains(x, ":") {
+			fams["IPv6"] = true
+		} else {
+			fams["IPv4"] = true
+		}
+	}
+	if len(fams) == 0 {
+		return true
+	}
+	for _, s := range c.Services {
+		for _, f := range s.IPFamilies {
+			if !fams[f] {
+				return false
+			}
+		}
+		for _, ip := range s.ClusterIPs {
+			f := "IPv4"
+			if strings.Contains(ip, ":") {
+				f = "IPv6"
+			}
+			if !fams[f] {
+				return false
+			}
+		}
+	}
+	return true
+}
