@@ -96,7 +96,7 @@ func TestCompileRestoreView(t *testing.T) {
 func TestCompileDirectoryRecursiveAndSkippedKinds(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a/svc.yaml", clusterIPService)
-	writeFile(t, dir, "deploy.yml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: y\n")
+	writeFile(t, dir, "config.yml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-y\n")
 	writeFile(t, dir, "notes.txt", "not a manifest")
 
 	flat := runCmd(t, "", "compile", "-f", dir)
@@ -106,8 +106,8 @@ func TestCompileDirectoryRecursiveAndSkippedKinds(t *testing.T) {
 	if strings.Contains(flat.stdout, "demo/web") {
 		t.Errorf("without -R the subdirectory must not be read")
 	}
-	if strings.Count(flat.stderr, "Deployment") != 1 || !strings.Contains(flat.stderr, "skipped 2 object(s) of kind apps/v1/Deployment") {
-		t.Errorf("want one note for the two Deployments, got %q", flat.stderr)
+	if strings.Count(flat.stderr, "ConfigMap") != 1 || !strings.Contains(flat.stderr, "skipped 2 object(s) of kind v1/ConfigMap") {
+		t.Errorf("want one note for the two ConfigMaps, got %q", flat.stderr)
 	}
 	rec := runCmd(t, "", "compile", "-R", "-f", dir)
 	if rec.code != 0 || !strings.Contains(rec.stdout, "demo/web:http") {
