@@ -134,5 +134,11 @@ func buildTopology(t *testing.T) *topology {
 	}
 	startServer(t, catch.ns, serverSpec{ID: catch.id, Addrs: []string{"::"},
 		TCPPorts: []int{tcpTarget, 80}, UDPPorts: []int{udpTarget, 53}})
+	// The node's own catch-all: a server on the node on every NodePort of
+	// testdata/services.yaml (all addresses, loopback included), so that a
+	// NodePort the rules fail to DNAT, reject or drop is answered by "node"
+	// instead of being refused by the node's stack anyway.
+	startServer(t, tp.node, serverSpec{ID: "node", Addrs: []string{"::"},
+		TCPPorts: []int{30080, 30081, 30082, 30083, 30084, 30085, 30090, 30093}, UDPPorts: []int{30053, 30086, 30091}})
 	return tp
 }
