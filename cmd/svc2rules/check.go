@@ -37,7 +37,7 @@ func reuseFlags(fs *pflag.FlagSet, o *cli.CompileOptions, names ...string) {
 
 func newCheckCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	o := cli.DefaultCompileOptions()
-	var format, portRange string
+	var format string
 	var failOnWarn bool
 	var maxDocs int
 	cmd := &cobra.Command{
@@ -69,12 +69,21 @@ Rule IDs and formats: docs/check.md.`,
 			if !known {
 				return &cli.UsageError{Err: fmt.Errorf("-o must be one of %s, not %q", strings.Join(check.Formats, ", "), format)}
 			}
-			r, err := check.ParsePortRange(portRange)
-			if err != nil {
-				return &cli.UsageError{Err: fmt.Errorf("--service-node-port-range: %v", err)}
-			}
 			if err := o.ApplyConfigFile(cmd.Flags()); err != nil {
 				return err
+			}
+			r := check.DefaultPortRange
+			if o.ServiceNodePortRange != "" {
+				var err error
+				if r, err = check.ParsePortRange(o.ServiceNodePortRange); err != nil {
+					return &cli.UsageError{Err: fmt.Errorf("--service-node-port-range: %v", err)}
+				}
+				if _, err := compiler.ParsePortRange(o.ServiceNodePortRange); err != nil {
+					return &cli.UsageError{Err: fmt.Errorf("--service-node-port-range: %v", err)}
+				}
+			}
+			if _, err := compiler.ParseNodes(o.Nodes); err != nil {
+				return &cli.UsageError{Err: fmt.Errorf("--nodes: %v", err)}
 			}
 			report, err := check.Run(check.Options{
 				Files:         o.Files,
@@ -87,6 +96,11 @@ Rule IDs and formats: docs/check.md.`,
 				ServiceCIDRs:  o.ServiceCIDRs,
 				NodePortRange: r,
 				FeatureGates:  o.FeatureGates,
+
+				NoAllocate:        o.NoAllocate,
+				NodePortRangeFlag: o.ServiceNodePortRange,
+				Nodes:             o.Nodes,
+				PodCIDRs:          o.ClusterCIDRs,
 			})
 			if err != nil {
 				// check could not run: exit 2, like a finding of severity error.
@@ -109,9 +123,9 @@ Rule IDs and formats: docs/check.md.`,
 		},
 	}
 	fs := cmd.Flags()
-	reuseFlags(fs, &o, "filename", "recursive", "node-name", "node-ip", "zone", "service-cidrs", "feature-gates", "config")
+	reuseFlags(fs, &o, "filename", "recursive", "node-name", "node-ip", "zone", "service-cidrs", "feature-gates", "config",
+		"service-node-port-range", "no-allocate", "nodes", "cluster-cidr")
 	fs.StringVarP(&format, "output", "o", "text", "output format: "+strings.Join(check.Formats, ", "))
-	fs.StringVar(&portRange, "service-node-port-range", check.DefaultPortRange.String(), "kube-apiserver --service-node-port-range: node ports outside it are errors")
 	fs.BoolVar(&failOnWarn, "fail-on-warn", false, "exit 1 when there are warnings (and no errors)")
 	fs.IntVar(&maxDocs, "max-documents", compiler.DefaultMaxDocuments, "refuse input of more documents and List items than this")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(check.Formats, cobra.ShellCompDirectiveNoFileComp))

@@ -116,6 +116,16 @@ type Options struct {
 	ServiceCIDRs  []string
 	NodePortRange PortRange
 	FeatureGates  string
+
+	// What compile assumes about the cluster (see compile's flags of the
+	// same names): NoAllocate takes the input as a snapshot; otherwise
+	// missing ClusterIPs and node ports are allocated (NodePortRangeFlag)
+	// and EndpointSlices derived from the input's workloads on Nodes with
+	// pod networks PodCIDRs.
+	NoAllocate        bool
+	NodePortRangeFlag string
+	Nodes             []string
+	PodCIDRs          []string
 }
 
 // Run loads, validates and cross-checks the manifests. An error means check
@@ -159,6 +169,11 @@ type checker struct {
 	seen     map[string]bool
 	// externalNames are the ExternalName Services (ns/name).
 	externalNames map[string]bool
+	// noPods are the Services whose selector matches no pod of the input's
+	// workloads (said once, by selector-matches-no-pod).
+	noPods map[string]bool
+	// workloads: endpoints were derived from the input's workloads.
+	workloads bool
 }
 
 // line finds the line of a field of an object (the object's line if unknown).
@@ -261,21 +276,73 @@ func (c *checker) run(in *compiler.Inputs) {
 		}
 	}
 	endpoints := append([]*compiler.EndpointsObject(nil), in.Endpoints...)
+	// The values as written, before anything is allocated.
+	c.allocations(services, in.ServiceCIDRs)
 
-	notes, err := compiler.Normalize(in)
-	if err != nil {
-		// ValidateAll removed every object Normalize would refuse.
-		var ie *compiler.InputError
-		if errors.As(err, &ie) {
-			c.add(Finding{Rule: "invalid-value", File: ie.Source.File, Line: ie.Source.Line, Message: ie.Err.Error()})
-		}
-		return
+	// What the cluster makes of them: mirroring, informer filters, and
+	// (unless --no-allocate) allocation and EndpointSlices derived from the
+	// input's workloads, as compile does.
+	mopts := compiler.MaterializeOptions{
+		NoAllocate:    c.opts.NoAllocate,
+		ServiceCIDRs:  c.opts.ServiceCIDRs,
+		NodePortRange: c.opts.NodePortRangeFlag,
+		Nodes:         c.opts.Nodes,
+		PodCIDRs:      c.opts.PodCIDRs,
+		NodeName:      c.opts.NodeName,
+		NodeIPs:       c.opts.NodeIPs,
+		Zone:          c.opts.Zone,
+	}
+	snapshot := *in
+	snapshot.Services = append([]*compiler.ServiceObject(nil), in.Services...)
+	snapshot.EndpointSlices = append([]*compiler.EndpointSliceObject(nil), in.EndpointSlices...)
+	snapshot.Nodes = append([]*compiler.NodeObject(nil), in.Nodes...)
+	notes, _, err := compiler.Materialize(in, mopts)
+	if err != nil && !mopts.NoAllocate {
+		// Allocation or derivation failed (compile would fail the same
+		// way): report why, then look at the input as a snapshot.
+		c.materializeError(err)
+		*in = snapshot
+		mopts.NoAllocate = true
+		notes, _, err = compiler.Materialize(in, mopts)
 	}
 	c.notes(notes)
-
-	c.allocations(services, in.ServiceCIDRs)
+	if err != nil {
+		// ValidateAll removed every object Normalize would refuse; what is
+		// left is a conflict between objects (e.g. two pods with one IP).
+		f := Finding{Rule: "invalid-value", Message: err.Error()}
+		var ie *compiler.InputError
+		if errors.As(err, &ie) {
+			f.File, f.Line, f.Message = ie.Source.File, ie.Source.Line, ie.Err.Error()
+			f.Kind, f.Name, _ = strings.Cut(ie.Object, " ")
+		}
+		c.add(f)
+		return
+	}
+	c.workloads = len(in.Workloads) > 0 && !c.opts.NoAllocate
 	c.orphans(allServices, endpoints, in.EndpointSlices)
 	c.endpointFindings(in, services)
+}
+
+// materializeError reports why allocation or endpoint derivation failed,
+// unless an allocation finding already says it for the object.
+func (c *checker) materializeError(err error) {
+	f := Finding{Rule: "allocation-failed", Message: err.Error()}
+	var ie *compiler.InputError
+	if errors.As(err, &ie) {
+		f.File, f.Line, f.Message = ie.Source.File, ie.Source.Line, ie.Err.Error()
+		var rest string
+		f.Kind, rest, _ = strings.Cut(ie.Object, " ")
+		f.Namespace, f.Name, _ = strings.Cut(rest, "/")
+	}
+	for _, g := range c.findings {
+		switch g.Rule {
+		case "duplicate-cluster-ip", "duplicate-node-port", "node-port-out-of-range", "cluster-ip-out-of-range", "duplicate-object":
+			if g.Kind == f.Kind && g.Namespace == f.Namespace && g.Name == f.Name {
+				return
+			}
+		}
+	}
+	c.add(f)
 }
 
 // duplicates: two objects of the same kind, namespace and name. kubectl
@@ -307,19 +374,50 @@ func orDefault(ns string) string {
 	return ns
 }
 
-// notes turns Normalize and Build notes into info findings.
+// notes turns the notes of Materialize (Normalize, allocation, endpoint
+// derivation) and Build into findings.
 func (c *checker) notes(notes []compiler.Note) {
+	if c.noPods == nil {
+		c.noPods = map[string]bool{}
+	}
 	for _, n := range notes {
+		f := Finding{Rule: "note", File: n.Source.File, Line: n.Source.Line, Message: n.Message}
+		if n.Object != "" {
+			var rest string
+			f.Kind, rest, _ = strings.Cut(n.Object, " ")
+			if i := strings.Index(rest, "/"); i >= 0 {
+				f.Namespace, f.Name = rest[:i], rest[i+1:]
+			} else {
+				f.Name = rest
+			}
+		}
+		msg := n.Message
 		switch {
-		case strings.HasPrefix(n.Object, "Service "):
-			ns, name, _ := strings.Cut(strings.TrimPrefix(n.Object, "Service "), "/")
-			if c.externalNames[nsName(ns, name)] {
+		case n.Object == "" && strings.HasPrefix(msg, "skipped"):
+			f.Rule = "kind-skipped"
+		case f.Kind == "Service" && strings.HasPrefix(msg, "ignored:"), f.Kind == "Service" && strings.HasPrefix(msg, "has no clusterIP"):
+			if c.externalNames[nsName(f.Namespace, f.Name)] {
 				continue // said as "type ExternalName"
 			}
-			c.add(Finding{Rule: "service-ignored", File: n.Source.File, Line: n.Source.Line, Kind: "Service", Namespace: ns, Name: name, Message: n.Message})
-		case n.Object == "" && strings.HasPrefix(n.Message, "skipped"):
-			c.add(Finding{Rule: "kind-skipped", File: n.Source.File, Line: n.Source.Line, Message: n.Message})
+			f.Rule = "service-ignored"
+		case f.Kind == "EndpointSlice" && strings.Contains(msg, "label"):
+			continue // endpointslice-without-service-label says it
+		case f.Kind == "Service" && strings.Contains(msg, "matches no pod"):
+			f.Rule, f.Field = "selector-matches-no-pod", "spec.selector"
+			c.noPods[nsName(f.Namespace, f.Name)] = true
+		case f.Kind == "Service" && strings.Contains(msg, "names no") && strings.Contains(msg, "container port"):
+			f.Rule = "target-port-not-found"
+		case strings.HasPrefix(msg, "invalid, the API server would reject it"):
+			f.Rule = "invalid-workload"
+		case strings.Contains(msg, "Pending") || strings.Contains(msg, "is not a node of the cluster"):
+			f.Rule = "workload-not-scheduled"
+		case strings.HasPrefix(msg, "allocated ") || strings.HasPrefix(msg, "endpoints derived from"):
+			f.Rule = "assumed"
 		}
+		if f.Field != "" && n.Source.File != "" {
+			f.Line = c.line(n.Source, f.Field)
+		}
+		c.add(f)
 	}
 }
 
@@ -550,12 +648,17 @@ func (c *checker) endpointFindings(in *compiler.Inputs, services []*compiler.Ser
 			for _, si := range slices[key] {
 				hasAny = hasAny || si.any
 			}
+			if c.noPods[key] {
+				continue // selector-matches-no-pod says it
+			}
 			if !hasAny {
 				if noEndpointsReported[key] {
 					continue
 				}
 				noEndpointsReported[key] = true
-				if len(so.Spec.Selector) > 0 {
+				if len(so.Spec.Selector) > 0 && c.workloads {
+					c.at("no-endpoints", so.Source, "Service", sp.Namespace, sp.Name, "spec.selector", "no endpoints derived for it from the input's workloads: kube-proxy REJECTs traffic to every port")
+				} else if len(so.Spec.Selector) > 0 {
 					c.at("endpoints-not-in-input", so.Source, "Service", sp.Namespace, sp.Name, "spec.selector", "no Endpoints or EndpointSlices for it in the input (the EndpointSlice controller writes them in a cluster); endpoint checks skipped")
 				} else {
 					c.at("no-endpoints", so.Source, "Service", sp.Namespace, sp.Name, "metadata.name", "no selector and no Endpoints or EndpointSlices: kube-proxy REJECTs traffic to every port")
