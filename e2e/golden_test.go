@@ -41,6 +41,10 @@ func goldenOpts(t *testing.T, dir string, more ...string) cli.CompileOptions {
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("%s/args: %v", dir, err)
 	}
+	// Paths in args are relative to the scenario directory.
+	if o.ConfigFile != "" && !filepath.IsAbs(o.ConfigFile) {
+		o.ConfigFile = filepath.Join(dir, o.ConfigFile)
+	}
 	if err := o.ApplyConfigFile(fs); err != nil {
 		t.Fatalf("%s/args: %v", dir, err)
 	}
