@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"sort"
 
 	v1 "k8s.io/api/core/v1"
@@ -15,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	corev1defaults "k8s.io/kubernetes/pkg/apis/core/v1"
 	discoverydefaults "k8s.io/kubernetes/pkg/apis/discovery/v1"
+	netutils "k8s.io/utils/net"
 	"sigs.k8s.io/yaml"
 )
 
@@ -158,10 +158,11 @@ func load(data []byte) (*objects, error) {
 // controller keeps next to the EndpointSlices: the slices of the Service's
 // primary family (that of spec.clusterIP), by name; per slice one subset with
 // its ports, ready endpoints as addresses (each address once per port name
-// over all slices), the others as notReadyAddresses.
+// over all slices; IPs in kube-proxy's sloppy canonical form), the others
+// as notReadyAddresses.
 func endpointsFromSlices(svc *v1.Service, slices []*discovery.EndpointSlice) *v1.Endpoints {
 	want := discovery.AddressTypeIPv4
-	if ip := net.ParseIP(svc.Spec.ClusterIP); ip != nil && ip.To4() == nil {
+	if ip := netutils.ParseIPSloppy(svc.Spec.ClusterIP); ip != nil && ip.To4() == nil {
 		want = discovery.AddressTypeIPv6
 	}
 	sort.SliceStable(slices, func(i, j int) bool { return slices[i].Name < slices[j].Name })
@@ -190,7 +191,7 @@ func endpointsFromSlices(svc *v1.Service, slices []*discovery.EndpointSlice) *v1
 					continue
 				}
 				ip := ep.Addresses[0]
-				if parsed := net.ParseIP(ip); parsed != nil {
+				if parsed := netutils.ParseIPSloppy(ip); parsed != nil {
 					ip = parsed.String()
 				}
 				if ep.Conditions.Ready == nil || *ep.Conditions.Ready {

@@ -5,7 +5,7 @@
 //
 //	cd conformance/userspace
 //	go run . -update [scenario...]   # rewrite userspace.txt and userspace.PROVENANCE
-//	go run . -check  [scenario...]   # exit 1 if a committed userspace.txt differs
+//	go run . -check  [scenario...]   # exit 1 if a committed userspace.txt or userspace-state.txt differs
 //
 // A scenario takes part when its directory has a userspace.args file (svc2rules
 // compile flags for this backend, appended to args; may be empty). Each
@@ -38,6 +38,8 @@ const defaultBase = 40000
 
 const (
 	expectedFile   = "userspace.txt"
+	stateFile      = "userspace-state.txt"
+	stateMarker    = "### load balancer state\n"
 	provenanceFile = "userspace.PROVENANCE"
 	argsFile       = "userspace.args"
 )
@@ -91,6 +93,12 @@ func run() int {
 			status = 1
 			continue
 		}
+		rules, state, ok := strings.Cut(string(out), stateMarker)
+		if !ok {
+			fmt.Fprintf(os.Stderr, "userspace: %s: no state in the output\n", n)
+			status = 1
+			continue
+		}
 		argLine, _ := scenarioArgs(sd)
 		prov := fmt.Sprintf("# Expected userspace-mode rules of golden/%s: iptables-save (filter, nat) of a fresh network\n"+
 			"# namespace after the real kube-proxy v1.25.16 userspace proxier (k8s.io/kubernetes v1.25.16\n"+
@@ -98,10 +106,16 @@ func run() int {
 			"# one Service per sync in (namespace, name) order. Proxy ports: kube-proxy ran without\n"+
 			"# --proxy-port-range and got the lowest free port from %d up (the proxy socket factory's choice).\n"+
 			"# Regenerate: cd conformance/userspace && go run . -update %s\n"+
-			"%s: kube-proxy v1.25.16 userspace proxier: go run . -update %s (node facts: %s)\n",
-			n, baseFor(sd), n, expectedFile, n, argLine)
+			"%s: kube-proxy v1.25.16 userspace proxier: go run . -update %s (node facts: %s)\n"+
+			"%s: kube-proxy v1.25.16 LoadBalancerRR after that run: per TCP/UDP service port its backends\n"+
+			"  (sorted; kube-proxy shuffles them), affinity type and, for ClientIP, TTL\n",
+			n, baseFor(sd), n, expectedFile, n, argLine, stateFile)
 		if *update {
-			if err := os.WriteFile(filepath.Join(sd, expectedFile), out, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(sd, stateFile), []byte(state), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "userspace:", err)
+				return 1
+			}
+			if err := os.WriteFile(filepath.Join(sd, expectedFile), []byte(rules), 0o644); err != nil {
 				fmt.Fprintln(os.Stderr, "userspace:", err)
 				return 1
 			}
@@ -112,10 +126,12 @@ func run() int {
 			fmt.Printf("wrote golden/%s/%s\n", n, expectedFile)
 			continue
 		}
-		old, err := os.ReadFile(filepath.Join(sd, expectedFile))
-		if err != nil || !bytes.Equal(old, out) {
-			fmt.Printf("DIFFERS: golden/%s/%s\n", n, expectedFile)
-			status = 1
+		for f, content := range map[string]string{expectedFile: rules, stateFile: state} {
+			old, err := os.ReadFile(filepath.Join(sd, f))
+			if err != nil || string(old) != content {
+				fmt.Printf("DIFFERS: golden/%s/%s\n", n, f)
+				status = 1
+			}
 		}
 	}
 	if *check && status == 0 {
@@ -222,11 +238,13 @@ func runChild(dir string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	out, err := runOracle(rs, objs, baseFor(dir))
+	out, state, err := runOracle(rs, objs, baseFor(dir))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	fmt.Print(out)
+	fmt.Print(stateMarker)
+	fmt.Print(state)
 	return 0
 }

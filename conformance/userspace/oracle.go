@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/kubernetes/pkg/proxy"
@@ -222,18 +224,19 @@ func (lb *countingLB) newServiceCalls() int {
 }
 
 // runOracle programs this namespace with the real v1.25.16 userspace
-// proxier and returns iptables-save of the filter and nat tables.
+// proxier and returns iptables-save of the filter and nat tables, and the
+// load balancer's state (lbState).
 //
 // Services are handed over one at a time in (namespace, name) order, each
 // in its own sync, so that the order of the rules and of the proxy ports is
 // reproducible (kube-proxy processes one sync's Services in Go map order);
 // a Service is handed over only after the previous one's ports are done.
-func runOracle(rs runSettings, objs *objects, base int) (string, error) {
+func runOracle(rs runSettings, objs *objects, base int) (string, string, error) {
 	if err := setupNetns(rs); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if err := utilfeature.DefaultMutableFeatureGate.Set("KubeletInUserNamespace=true"); err != nil {
-		return "", err
+		return "", "", err
 	}
 	proto := utiliptables.ProtocolIPv4
 	bind := net.IPv4zero
@@ -249,7 +252,7 @@ func runOracle(rs runSettings, objs *objects, base int) (string, error) {
 	p, err := userspace.NewCustomProxier(lb, bind, utiliptables.New(execer, proto), execer,
 		utilnet.PortRange{}, time.Hour, 0, 250*time.Millisecond, nil, m.make)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	for _, e := range objs.endpoints {
 		p.OnEndpointsAdd(e)
@@ -290,7 +293,7 @@ func runOracle(rs runSettings, objs *objects, base int) (string, error) {
 			a, ok := counts()
 			return a >= before+len(s.Spec.Ports) && lb.newServiceCalls() >= ok
 		}); err != nil {
-			return "", fmt.Errorf("service %s/%s: %v", s.Namespace, s.Name, err)
+			return "", "", fmt.Errorf("service %s/%s: %v", s.Namespace, s.Name, err)
 		}
 	}
 	if len(services) == 0 {
@@ -302,7 +305,7 @@ func runOracle(rs runSettings, objs *objects, base int) (string, error) {
 	for _, table := range []string{"filter", "nat"} {
 		b, err := exec.Command(save, "-t", table).Output()
 		if err != nil {
-			return "", fmt.Errorf("%s -t %s: %v", save, table, err)
+			return "", "", fmt.Errorf("%s -t %s: %v", save, table, err)
 		}
 		for _, l := range strings.SplitAfter(string(b), "\n") {
 			if strings.HasPrefix(l, "#") || l == "" {
@@ -311,5 +314,52 @@ func runOracle(rs runSettings, objs *objects, base int) (string, error) {
 			out.WriteString(l)
 		}
 	}
-	return out.String(), nil
+	return out.String(), lbState(lb.LoadBalancerRR, objs), nil
+}
+
+// lbState reads what the real LoadBalancerRR holds for every TCP and UDP
+// service port of the input (its unexported fields, read with reflect):
+// one line per service port, sorted, "SPN backends=<sorted ip:port,...>
+// affinity=None|ClientIP ttl=<seconds>". The backend list is sorted because
+// kube-proxy shuffles it; the TTL is the one in force after the start-up
+// order (Endpoints before Services).
+func lbState(lb *userspace.LoadBalancerRR, objs *objects) string {
+	want := map[string]bool{}
+	for _, s := range objs.services {
+		if s.Spec.ClusterIP == "" || s.Spec.ClusterIP == v1.ClusterIPNone || s.Spec.Type == v1.ServiceTypeExternalName {
+			continue
+		}
+		for _, p := range s.Spec.Ports {
+			if p.Protocol == v1.ProtocolTCP || p.Protocol == v1.ProtocolUDP {
+				want[proxy.ServicePortName{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}, Port: p.Name}.String()] = true
+			}
+		}
+	}
+	var lines []string
+	services := reflect.ValueOf(lb).Elem().FieldByName("services")
+	it := services.MapRange()
+	for it.Next() {
+		k := it.Key()
+		nn := k.Field(0)
+		spn := proxy.ServicePortName{NamespacedName: types.NamespacedName{Namespace: nn.Field(0).String(), Name: nn.Field(1).String()}, Port: k.Field(1).String()}.String()
+		if !want[spn] {
+			continue
+		}
+		st := it.Value().Elem()
+		eps := st.FieldByName("endpoints")
+		var backends []string
+		for i := 0; i < eps.Len(); i++ {
+			backends = append(backends, eps.Index(i).String())
+		}
+		sort.Strings(backends)
+		aff := st.FieldByName("affinity")
+		typ := aff.FieldByName("affinityType").String()
+		line := spn + " backends=" + strings.Join(backends, ",") + " affinity=" + typ
+		if typ == string(v1.ServiceAffinityClientIP) {
+			line += " ttl=" + strconv.Itoa(int(aff.FieldByName("ttlSeconds").Int()))
+		}
+		lines = append(lines, line)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n") + "\n"
 }
