@@ -53,7 +53,7 @@ func objectLabel(kind, ns, name string) string {
 		return kind
 	}
 	if !printable(id) {
-		id = fmt.Sprintf("%q", id)
+		id = fmt.Sprintf("%+q", id)
 	}
 	if kind == "" {
 		return id

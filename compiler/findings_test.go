@@ -184,3 +184,15 @@ endpoints:
 		t.Errorf("Normalize after ValidateAll: %v", err)
 	}
 }
+
+func TestInputErrorIsOneSafeLine(t *testing.T) {
+	e := &InputError{Source: Source{File: "dir/x\n::error::y.yaml", Line: 3, Document: 1}, Object: "Service ns/web\"\n-A INPUT -j ACCEPT\u202e", Err: errors.New("metadata.name: invalid")}
+	want := `dir/x\x0a::error::y.yaml:3 (document 1): Service "ns/web\"\n-A INPUT -j ACCEPT\u202e": metadata.name: invalid`
+	if got := e.Error(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	ok := &InputError{Source: Source{File: "a.yaml"}, Object: "Service ns/web", Err: errors.New("x")}
+	if got := ok.Error(); got != "a.yaml: Service ns/web: x" {
+		t.Errorf("plain error changed: %s", got)
+	}
+}

@@ -114,6 +114,28 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string {
+	return escapeControl(e.message())
+}
+
+// escapeControl escapes the control characters of an error message (a file
+// name or an object name from hostile input), so that it stays one line and
+// cannot start a line of its own in a CI log (e.g. a "::" workflow command).
+func escapeControl(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			fmt.Fprintf(&b, `\x%02x`, r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func (e *InputError) message() string {
 	var b strings.Builder
 	b.WriteString(e.Source.File)
 	if e.Source.Line > 0 {
@@ -124,7 +146,7 @@ func (e *InputError) Error() string {
 	}
 	if e.Object != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Object)
+		b.WriteString(quoteObject(e.Object))
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Err.Error())
@@ -132,6 +154,22 @@ func (e *InputError) Error() string {
 }
 
 func (e *InputError) Unwrap() error { return e.Err }
+
+// quoteObject quotes the name part of "Kind ns/name" when it is not
+// printable (a name that failed validation: quotes, spaces, newlines).
+func quoteObject(obj string) string {
+	kind, rest, ok := strings.Cut(obj, " ")
+	if !ok {
+		rest, kind = obj, ""
+	}
+	if printable(rest) {
+		return obj
+	}
+	if kind == "" {
+		return fmt.Sprintf("%+q", rest)
+	}
+	return kind + " " + fmt.Sprintf("%+q", rest)
+}
 
 // LoadOptions say where to read manifests from.
 type LoadOptions struct {
@@ -521,6 +559,9 @@ func (in *Inputs) addJSON(j []byte, src Source, depth int) error {
 		key := tm.APIVersion + "/" + tm.Kind
 		if tm.APIVersion == "" {
 			key = tm.Kind
+		}
+		if !printable(key) {
+			key = fmt.Sprintf("%+q", key) // it is printed in a note
 		}
 		in.SkippedKinds[key]++
 	}
