@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -259,5 +260,24 @@ func TestRunErrors(t *testing.T) {
 	}
 	if _, err := Run(Options{Files: []string{"-"}, Stdin: strings.NewReader(""), ServiceCIDRs: []string{"nope"}}); err == nil {
 		t.Error("bad --service-cidrs: no error")
+	}
+}
+
+// TestRulesAreDocumented keeps docs/check.md in step with the catalogue.
+func TestRulesAreDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/check.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range Rules {
+		if seen[r.ID] {
+			t.Errorf("rule %s twice in the catalogue", r.ID)
+		}
+		seen[r.ID] = true
+		row := fmt.Sprintf("| `%s` | %s |", r.ID, r.Severity)
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/check.md has no row %q", row)
+		}
 	}
 }
