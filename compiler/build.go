@@ -326,6 +326,7 @@ func newEndpoint(e *discovery.Endpoint, port int32, nodeName string) *Endpoint {
 		Serving:     e.Conditions.Serving == nil || *e.Conditions.Serving,
 		Terminating: e.Conditions.Terminating != nil && *e.Conditions.Terminating,
 	}
+	ep.hostPort = joinHostPort(ep.IP, port)
 	if e.NodeName != nil {
 		ep.NodeName = *e.NodeName
 		ep.IsLocal = nodeName != "" && *e.NodeName == nodeName

@@ -181,10 +181,16 @@ type Endpoint struct {
 	// ZoneHints and NodeHints are hints.forZones / hints.forNodes names, sorted.
 	ZoneHints []string
 	NodeHints []string
+
+	// hostPort caches String(), which every backend asks for many times.
+	hostPort string
 }
 
 // String is kube-proxy's endpoint string: "IP:port", "[IP]:port" for IPv6.
 func (e *Endpoint) String() string {
+	if e.hostPort != "" {
+		return e.hostPort
+	}
 	return joinHostPort(e.IP, e.Port)
 }
 

@@ -92,78 +92,104 @@ func Render(plan *compiler.Plan, s Settings) (string, error) {
 	return "", fmt.Errorf("iptables: unknown view %q (save or restore)", s.View)
 }
 
-// rule is one "-A CHAIN ..." line of the payload, and the service port it
-// belongs to (for the canonical ordering of the save view).
+// rule is one "-A CHAIN ..." line of the payload and the chain it belongs to
+// (the save view groups rules per chain).
 type rule struct {
 	chain string
 	text  string // the whole line, starting with "-A "
 }
 
-// payload is kube-proxy's four line buffers.
+// payload is kube-proxy's four line buffers, plus a scratch argument list
+// reused for every line (as kube-proxy reuses its args slice), so that
+// writing a rule allocates only the line itself.
 type payload struct {
 	filterChains, natChains []string
 	filterRules, natRules   []rule
+	args                    []string
 }
 
-func (p *payload) filter(chain string, args ...string) {
-	p.filterRules = append(p.filterRules, rule{chain, join(chain, args)})
+// line starts a new rule's arguments.
+func (p *payload) line(args ...string) *payload {
+	p.args = append(p.args[:0], args...)
+	return p
 }
 
-func (p *payload) nat(chain string, args ...string) {
-	p.natRules = append(p.natRules, rule{chain, join(chain, args)})
+// with appends arguments to the rule being written.
+func (p *payload) with(args ...string) *payload {
+	p.args = append(p.args, args...)
+	return p
+}
+
+// comment appends "-m comment --comment TEXT".
+func (p *payload) comment(text string) *payload {
+	p.args = append(p.args, "-m", "comment", "--comment", text)
+	return p
+}
+
+func (p *payload) filter(chain string) {
+	p.filterRules = append(p.filterRules, rule{chain, join(chain, p.args)})
+}
+
+func (p *payload) nat(chain string) {
+	p.natRules = append(p.natRules, rule{chain, join(chain, p.args)})
 }
 
 func join(chain string, args []string) string {
+	n := 3 + len(chain)
+	for _, a := range args {
+		n += 1 + len(a)
+	}
 	var b strings.Builder
+	b.Grow(n)
 	b.WriteString("-A ")
 	b.WriteString(chain)
 	for _, a := range args {
-		if a == "" {
-			continue
-		}
 		b.WriteByte(' ')
 		b.WriteString(a)
 	}
 	return b.String()
 }
 
-// cat concatenates argument groups.
-func cat(groups ...[]string) []string {
-	n := 0
-	for _, g := range groups {
-		n += len(g)
-	}
-	out := make([]string, 0, n)
-	for _, g := range groups {
-		out = append(out, g...)
-	}
-	return out
+// quote wraps text in double quotes, as kube-proxy's format strings do for
+// every comment that holds spaces.
+func quote(parts ...string) string {
+	return `"` + strings.Join(parts, "") + `"`
 }
-
-func comment(text string) []string { return []string{"-m", "comment", "--comment", text} }
 
 // buildPayload follows syncProxyRules of pkg/proxy/iptables/proxier.go (v1.37.2)
 // for a full sync on a fresh node, iterating service ports in plan order.
 func buildPayload(plan *compiler.Plan, s Settings) *payload {
-	p := &payload{}
+	p := &payload{args: make([]string, 0, 64)}
 	isIPv6 := plan.Family == v1.IPv6Protocol
 	mark := MasqueradeMark(s.MasqueradeBit)
 	localhostNodePorts := s.LocalhostNodePorts && s.NodePortAddresses.ContainsIPv4Loopback
 	largeCluster := plan.TotalEndpoints > largeClusterEndpointsThreshold
 	det := s.LocalDetector
+	var ifLocal, ifNotLocal []string
+	if det.IsImplemented() {
+		ifLocal, ifNotLocal = det.IfLocal(), det.IfNotLocal()
+	}
+
+	nRules := 8
+	for _, sp := range plan.ServicePorts {
+		nRules += 8 + 4*len(sp.ReachableEndpoints)
+	}
+	p.natRules = make([]rule, 0, nRules)
+	p.natChains = make([]string, 0, nRules/2)
 
 	p.filterChains = []string{kubeServicesChain, kubeExternalServicesChain, kubeForwardChain, kubeNodePortsChain, kubeProxyFirewallChain}
-	p.natChains = []string{kubeServicesChain, kubeNodePortsChain, kubePostroutingChain, kubeMarkMasqChain}
+	p.natChains = append(p.natChains, kubeServicesChain, kubeNodePortsChain, kubePostroutingChain, kubeMarkMasqChain)
 
-	p.nat(kubePostroutingChain, "-m", "mark", "!", "--mark", mark+"/"+mark, "-j", "RETURN")
-	p.nat(kubePostroutingChain, "-j", "MARK", "--xor-mark", mark)
-	p.nat(kubePostroutingChain, "-m", "comment", "--comment", `"kubernetes service traffic requiring SNAT"`, "-j", "MASQUERADE", "--random-fully")
-	p.nat(kubeMarkMasqChain, "-j", "MARK", "--or-mark", mark)
+	p.line("-m", "mark", "!", "--mark", mark+"/"+mark, "-j", "RETURN").nat(kubePostroutingChain)
+	p.line("-j", "MARK", "--xor-mark", mark).nat(kubePostroutingChain)
+	p.line().comment(`"kubernetes service traffic requiring SNAT"`).with("-j", "MASQUERADE", "--random-fully").nat(kubePostroutingChain)
+	p.line("-j", "MARK", "--or-mark", mark).nat(kubeMarkMasqChain)
 
 	if !isIPv6 && localhostNodePorts {
 		p.filterChains = append(p.filterChains, kubeletFirewallChain)
-		p.filter(kubeletFirewallChain, "-m", "comment", "--comment", `"block incoming localnet connections"`,
-			"-d", "127.0.0.0/8", "!", "-s", "127.0.0.0/8", "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP")
+		p.line().comment(`"block incoming localnet connections"`).
+			with("-d", "127.0.0.0/8", "!", "-s", "127.0.0.0/8", "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP").
+			filter(kubeletFirewallChain)
 	}
 
 	nodeIP := plan.Node.PrimaryIPOrLoopback(plan.Family)
@@ -173,8 +199,8 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 		spn := sp.SPN
 		ch := chainsFor(spn, proto)
 		port := strconv.Itoa(int(sp.Port))
-		match := func(dst, dport string) []string {
-			return []string{"-m", proto, "-p", proto, "-d", dst, "--dport", dport}
+		match := func(dst, dport string) *payload {
+			return p.with("-m", proto, "-p", proto, "-d", dst, "--dport", dport)
 		}
 
 		hasEndpoints := sp.HasEndpoints
@@ -198,47 +224,55 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 		var internalTarget, internalComment, externalTarget, externalComment string
 		if !hasEndpoints {
 			internalTarget = "REJECT"
-			internalComment = fmt.Sprintf(`"%s has no endpoints"`, spn)
+			internalComment = quote(spn, " has no endpoints")
 			externalTarget, externalComment = internalTarget, internalComment
 		} else {
 			if !hasInternal {
 				internalTarget = "DROP"
-				internalComment = fmt.Sprintf(`"%s has no local endpoints"`, spn)
+				internalComment = quote(spn, " has no local endpoints")
 			}
 			if !hasExternal {
 				externalTarget = "DROP"
-				externalComment = fmt.Sprintf(`"%s has no local endpoints"`, spn)
+				externalComment = quote(spn, " has no local endpoints")
 			}
 		}
 
+		clusterIPComment := quote(spn, " cluster IP")
 		if hasInternal {
-			p.nat(kubeServicesChain, cat(comment(fmt.Sprintf(`"%s cluster IP"`, spn)), match(sp.ClusterIP, port), []string{"-j", internalChain})...)
+			p.line().comment(clusterIPComment)
+			match(sp.ClusterIP, port).with("-j", internalChain).nat(kubeServicesChain)
 		} else {
-			p.filter(kubeServicesChain, cat(comment(internalComment), match(sp.ClusterIP, port), []string{"-j", internalTarget})...)
+			p.line().comment(internalComment)
+			match(sp.ClusterIP, port).with("-j", internalTarget).filter(kubeServicesChain)
 		}
 
 		if plan.FeatureGates.AllowServiceExternalIPs {
 			for _, extIP := range sp.ExternalIPs {
 				if hasEndpoints {
-					p.nat(kubeServicesChain, cat(comment(fmt.Sprintf(`"%s external IP"`, spn)), match(extIP, port), []string{"-j", ch.external})...)
+					p.line().comment(quote(spn, " external IP"))
+					match(extIP, port).with("-j", ch.external).nat(kubeServicesChain)
 				}
 				if !hasExternal {
-					p.filter(kubeExternalServicesChain, cat(comment(externalComment), match(extIP, port), []string{"-j", externalTarget})...)
+					p.line().comment(externalComment)
+					match(extIP, port).with("-j", externalTarget).filter(kubeExternalServicesChain)
 				}
 			}
 		}
 
 		for _, lbIP := range sp.LoadBalancerVIPs {
 			if hasEndpoints {
-				p.nat(kubeServicesChain, cat(comment(fmt.Sprintf(`"%s loadbalancer IP"`, spn)), match(lbIP, port), []string{"-j", lbChain})...)
+				p.line().comment(quote(spn, " loadbalancer IP"))
+				match(lbIP, port).with("-j", lbChain).nat(kubeServicesChain)
 			}
 			if usesFW {
-				p.filter(kubeProxyFirewallChain, cat(comment(fmt.Sprintf(`"%s traffic not accepted by %s"`, spn, ch.firewall)), match(lbIP, port), []string{"-j", "DROP"})...)
+				p.line().comment(quote(spn, " traffic not accepted by ", ch.firewall))
+				match(lbIP, port).with("-j", "DROP").filter(kubeProxyFirewallChain)
 			}
 		}
 		if !hasExternal {
 			for _, lbIP := range sp.LoadBalancerVIPs {
-				p.filter(kubeExternalServicesChain, cat(comment(externalComment), match(lbIP, port), []string{"-j", externalTarget})...)
+				p.line().comment(externalComment)
+				match(lbIP, port).with("-j", externalTarget).filter(kubeExternalServicesChain)
 			}
 		}
 
@@ -246,142 +280,163 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 			np := strconv.Itoa(int(sp.NodePort))
 			if hasEndpoints {
 				if localhostNodePorts && !isIPv6 && s.NFAcct {
-					p.nat(kubeNodePortsChain, "-m", "comment", "--comment", spn, "-m", proto, "-p", proto, "-d", "127.0.0.0/8", "--dport", np,
-						"-m", "nfacct", "--nfacct-name", localhostNodePortAcceptedCounter, "-j", ch.external)
+					p.line().comment(spn).with("-m", proto, "-p", proto, "-d", "127.0.0.0/8", "--dport", np,
+						"-m", "nfacct", "--nfacct-name", localhostNodePortAcceptedCounter, "-j", ch.external).nat(kubeNodePortsChain)
 				}
-				p.nat(kubeNodePortsChain, "-m", "comment", "--comment", spn, "-m", proto, "-p", proto, "--dport", np, "-j", ch.external)
+				p.line().comment(spn).with("-m", proto, "-p", proto, "--dport", np, "-j", ch.external).nat(kubeNodePortsChain)
 			}
 			if !hasExternal {
-				p.filter(kubeExternalServicesChain, cat(comment(externalComment), []string{"-m", "addrtype", "--dst-type", "LOCAL", "-m", proto, "-p", proto, "--dport", np, "-j", externalTarget})...)
+				p.line().comment(externalComment).
+					with("-m", "addrtype", "--dst-type", "LOCAL", "-m", proto, "-p", proto, "--dport", np, "-j", externalTarget).
+					filter(kubeExternalServicesChain)
 			}
 		}
 
 		if sp.HealthCheckNodePort != 0 {
-			p.filter(kubeNodePortsChain, cat(comment(fmt.Sprintf(`"%s health check node port"`, spn)), []string{"-m", "tcp", "-p", "tcp", "--dport", strconv.Itoa(int(sp.HealthCheckNodePort)), "-j", "ACCEPT"})...)
+			p.line().comment(quote(spn, " health check node port")).
+				with("-m", "tcp", "-p", "tcp", "--dport", strconv.Itoa(int(sp.HealthCheckNodePort)), "-j", "ACCEPT").
+				filter(kubeNodePortsChain)
 		}
 
 		if hasInternal {
-			base := cat(comment(fmt.Sprintf(`"%s cluster IP"`, spn)), match(sp.ClusterIP, port))
 			if s.MasqueradeAll {
-				p.nat(internalChain, cat(base, []string{"-j", kubeMarkMasqChain})...)
-			} else if det.IsImplemented() {
-				p.nat(internalChain, cat(base, det.IfNotLocal(), []string{"-j", kubeMarkMasqChain})...)
+				p.line().comment(clusterIPComment)
+				match(sp.ClusterIP, port).with("-j", kubeMarkMasqChain).nat(internalChain)
+			} else if ifNotLocal != nil {
+				p.line().comment(clusterIPComment)
+				match(sp.ClusterIP, port).with(ifNotLocal...).with("-j", kubeMarkMasqChain).nat(internalChain)
 			}
 		}
 
 		if usesExternal {
 			p.natChains = append(p.natChains, ch.external)
 			if !sp.ExternalPolicyLocal {
-				p.nat(ch.external, cat(comment(fmt.Sprintf(`"masquerade traffic for %s external destinations"`, spn)), []string{"-j", kubeMarkMasqChain})...)
+				p.line().comment(quote("masquerade traffic for ", spn, " external destinations")).with("-j", kubeMarkMasqChain).nat(ch.external)
 			} else {
-				if det.IsImplemented() {
-					p.nat(ch.external, cat(comment(fmt.Sprintf(`"pod traffic for %s external destinations"`, spn)), det.IfLocal(), []string{"-j", ch.cluster})...)
+				if ifLocal != nil {
+					p.line().comment(quote("pod traffic for ", spn, " external destinations")).with(ifLocal...).with("-j", ch.cluster).nat(ch.external)
 				}
-				p.nat(ch.external, cat(comment(fmt.Sprintf(`"masquerade LOCAL traffic for %s external destinations"`, spn)), []string{"-m", "addrtype", "--src-type", "LOCAL", "-j", kubeMarkMasqChain})...)
-				p.nat(ch.external, cat(comment(fmt.Sprintf(`"route LOCAL traffic for %s external destinations"`, spn)), []string{"-m", "addrtype", "--src-type", "LOCAL", "-j", ch.cluster})...)
+				p.line().comment(quote("masquerade LOCAL traffic for ", spn, " external destinations")).
+					with("-m", "addrtype", "--src-type", "LOCAL", "-j", kubeMarkMasqChain).nat(ch.external)
+				p.line().comment(quote("route LOCAL traffic for ", spn, " external destinations")).
+					with("-m", "addrtype", "--src-type", "LOCAL", "-j", ch.cluster).nat(ch.external)
 			}
 			if hasExternal {
-				p.nat(ch.external, "-j", externalPolicyChain)
+				p.line("-j", externalPolicyChain).nat(ch.external)
 			}
 		}
 
 		if usesFW {
 			p.natChains = append(p.natChains, ch.firewall)
-			fwComment := comment(fmt.Sprintf(`"%s loadbalancer IP"`, spn))
+			fwComment := quote(spn, " loadbalancer IP")
 			allowFromNode := false
 			for _, cidr := range sp.LoadBalancerSourceRanges {
-				p.nat(ch.firewall, cat(fwComment, []string{"-s", cidr, "-j", ch.external})...)
+				p.line().comment(fwComment).with("-s", cidr, "-j", ch.external).nat(ch.firewall)
 				if compiler.CIDRContains(cidr, nodeIP) {
 					allowFromNode = true
 				}
 			}
 			if allowFromNode {
 				for _, lbIP := range sp.LoadBalancerVIPs {
-					p.nat(ch.firewall, cat(fwComment, []string{"-s", lbIP, "-j", ch.external})...)
+					p.line().comment(fwComment).with("-s", lbIP, "-j", ch.external).nat(ch.firewall)
 				}
 			}
-			p.nat(ch.firewall, comment(fmt.Sprintf(`"other traffic to %s will be dropped by KUBE-PROXY-FIREWALL"`, spn))...)
+			p.line().comment(quote("other traffic to ", spn, " will be dropped by KUBE-PROXY-FIREWALL")).nat(ch.firewall)
 		}
 
+		// Endpoint chain names, computed once per endpoint of this service port.
+		epChains := make(map[*compiler.Endpoint]string, len(sp.Endpoints))
+		epChain := func(ep *compiler.Endpoint) string {
+			c, ok := epChains[ep]
+			if !ok {
+				c = endpointChainName(spn, proto, ep.String())
+				epChains[ep] = c
+			}
+			return c
+		}
 		if sp.UsesClusterChain() {
 			p.natChains = append(p.natChains, ch.cluster)
-			writeServiceToEndpointRules(p, sp, proto, ch.cluster, sp.ClusterEndpoints, largeCluster)
+			writeServiceToEndpointRules(p, sp, ch.cluster, sp.ClusterEndpoints, largeCluster, epChain)
 		}
 		if sp.UsesLocalChain() {
 			p.natChains = append(p.natChains, ch.local)
-			writeServiceToEndpointRules(p, sp, proto, ch.local, sp.LocalEndpoints, largeCluster)
+			writeServiceToEndpointRules(p, sp, ch.local, sp.LocalEndpoints, largeCluster, epChain)
 		}
 
 		for _, ep := range sp.ReachableEndpoints {
-			epStr := ep.String()
-			epChain := endpointChainName(spn, proto, epStr)
-			p.natChains = append(p.natChains, epChain)
-			var svcComment []string
+			c := epChain(ep)
+			p.natChains = append(p.natChains, c)
+			p.line()
 			if !largeCluster {
-				svcComment = comment(spn)
+				p.comment(spn)
 			}
-			p.nat(epChain, cat(svcComment, []string{"-s", ep.IP, "-j", kubeMarkMasqChain})...)
-			var affinity []string
+			p.with("-s", ep.IP, "-j", kubeMarkMasqChain).nat(c)
+			p.line()
+			if !largeCluster {
+				p.comment(spn)
+			}
 			if sp.SessionAffinityClientIP {
-				affinity = []string{"-m", "recent", "--name", epChain, "--set"}
+				p.with("-m", "recent", "--name", c, "--set")
 			}
-			p.nat(epChain, cat(svcComment, affinity, []string{"-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", epStr})...)
+			p.with("-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", ep.String()).nat(c)
 		}
 	}
 
 	const lastRuleComment = `"kubernetes service nodeports; NOTE: this must be the last rule in this chain"`
 	if s.NodePortAddresses.MatchAll {
-		dst := []string{"-m", "addrtype", "--dst-type", "LOCAL"}
+		p.line().comment(lastRuleComment).with("-m", "addrtype", "--dst-type", "LOCAL")
 		if isIPv6 {
-			dst = append(dst, "!", "-d", "::1/128")
+			p.with("!", "-d", "::1/128")
 		} else if !localhostNodePorts {
-			dst = append(dst, "!", "-d", "127.0.0.0/8")
+			p.with("!", "-d", "127.0.0.0/8")
 		}
-		p.nat(kubeServicesChain, cat(comment(lastRuleComment), dst, []string{"-j", kubeNodePortsChain})...)
+		p.with("-j", kubeNodePortsChain).nat(kubeServicesChain)
 	} else {
 		for _, ip := range s.NodePortAddresses.NodeIPs(plan.Node.Addresses) {
 			if compiler.IsLoopback(ip) && (isIPv6 || !localhostNodePorts) {
 				continue
 			}
-			p.nat(kubeServicesChain, cat(comment(lastRuleComment), []string{"-d", ip, "-j", kubeNodePortsChain})...)
+			p.line().comment(lastRuleComment).with("-d", ip, "-j", kubeNodePortsChain).nat(kubeServicesChain)
 		}
 	}
 
 	if !s.ConntrackTCPBeLiberal {
-		r := []string{"-m", "conntrack", "--ctstate", "INVALID"}
+		p.line("-m", "conntrack", "--ctstate", "INVALID")
 		if s.NFAcct {
-			r = append(r, "-m", "nfacct", "--nfacct-name", ctStateInvalidDroppedCounter)
+			p.with("-m", "nfacct", "--nfacct-name", ctStateInvalidDroppedCounter)
 		}
-		p.filter(kubeForwardChain, append(r, "-j", "DROP")...)
+		p.with("-j", "DROP").filter(kubeForwardChain)
 	}
-	p.filter(kubeForwardChain, "-m", "comment", "--comment", `"kubernetes forwarding rules"`, "-m", "mark", "--mark", mark+"/"+mark, "-j", "ACCEPT")
-	p.filter(kubeForwardChain, "-m", "comment", "--comment", `"kubernetes forwarding conntrack rule"`, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
+	p.line().comment(`"kubernetes forwarding rules"`).with("-m", "mark", "--mark", mark+"/"+mark, "-j", "ACCEPT").filter(kubeForwardChain)
+	p.line().comment(`"kubernetes forwarding conntrack rule"`).with("-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT").filter(kubeForwardChain)
 	return p
 }
 
 // writeServiceToEndpointRules writes the affinity and load-balancing rules of
 // a policy chain (KUBE-SVC-* or KUBE-SVL-*).
-func writeServiceToEndpointRules(p *payload, sp *compiler.ServicePort, proto, chain string, eps []*compiler.Endpoint, largeCluster bool) {
-	epComment := func(ep *compiler.Endpoint) []string {
-		if largeCluster {
-			return nil
+func writeServiceToEndpointRules(p *payload, sp *compiler.ServicePort, chain string, eps []*compiler.Endpoint, largeCluster bool, epChain func(*compiler.Endpoint) string) {
+	epComment := func(ep *compiler.Endpoint) {
+		if !largeCluster {
+			p.comment(quote(sp.SPN, " -> ", ep.String()))
 		}
-		return comment(fmt.Sprintf(`"%s -> %s"`, sp.SPN, ep.String()))
 	}
 	if sp.SessionAffinityClientIP {
+		timeout := strconv.Itoa(int(sp.StickyMaxAgeSeconds))
 		for _, ep := range eps {
-			epChain := endpointChainName(sp.SPN, proto, ep.String())
-			p.nat(chain, cat(epComment(ep), []string{"-m", "recent", "--name", epChain, "--rcheck", "--seconds", strconv.Itoa(int(sp.StickyMaxAgeSeconds)), "--reap", "-j", epChain})...)
+			c := epChain(ep)
+			p.line()
+			epComment(ep)
+			p.with("-m", "recent", "--name", c, "--rcheck", "--seconds", timeout, "--reap", "-j", c).nat(chain)
 		}
 	}
 	n := len(eps)
 	for i, ep := range eps {
-		epChain := endpointChainName(sp.SPN, proto, ep.String())
-		var stat []string
+		p.line()
+		epComment(ep)
 		if i < n-1 {
-			stat = []string{"-m", "statistic", "--mode", "random", "--probability", probability(n - i)}
+			p.with("-m", "statistic", "--mode", "random", "--probability", probability(n-i))
 		}
-		p.nat(chain, cat(epComment(ep), stat, []string{"-j", epChain})...)
+		p.with("-j", epChain(ep)).nat(chain)
 	}
 }
 
@@ -569,27 +624,39 @@ func serviceKey(line string) (name, port string, ok bool) {
 }
 
 func sortByService(lines []string, lastRulesLast bool) []string {
-	out := append([]string(nil), lines...)
-	isLast := func(l string) bool { return lastRulesLast && strings.Contains(l, "must be the last rule") }
-	sort.SliceStable(out, func(i, j int) bool {
-		li, lj := isLast(out[i]), isLast(out[j])
+	type keyed struct {
+		line       string
+		name, port string
+		hasKey     bool
+		last       bool
+	}
+	ks := make([]keyed, len(lines))
+	for i, l := range lines {
+		ks[i].line = l
+		ks[i].last = lastRulesLast && strings.Contains(l, "must be the last rule")
+		ks[i].name, ks[i].port, ks[i].hasKey = serviceKey(l)
+	}
+	sort.SliceStable(ks, func(i, j int) bool {
+		a, b := &ks[i], &ks[j]
 		switch {
-		case li && lj:
-			return out[i] < out[j]
-		case li:
+		case a.last && b.last:
+			return a.line < b.line
+		case a.last:
 			return false
-		case lj:
+		case b.last:
 			return true
 		}
-		ni, pi, oki := serviceKey(out[i])
-		nj, pj, okj := serviceKey(out[j])
-		if !oki || !okj {
+		if !a.hasKey || !b.hasKey {
 			return false
 		}
-		if ni != nj {
-			return ni < nj
+		if a.name != b.name {
+			return a.name < b.name
 		}
-		return pi < pj
+		return a.port < b.port
 	})
+	out := make([]string, len(ks))
+	for i := range ks {
+		out[i] = ks[i].line
+	}
 	return out
 }
