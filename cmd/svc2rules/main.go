@@ -96,11 +96,12 @@ func newCompileCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command
 		},
 	}
 	o.AddFlags(cmd.Flags())
-	_ = cmd.RegisterFlagCompletionFunc("backend", cobra.FixedCompletions([]string{"iptables", "nft", "ipvs"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("backend", cobra.FixedCompletions([]string{"iptables", "nft", "ipvs", "userspace"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("ip-family", cobra.FixedCompletions([]string{"ipv4", "ipv6"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("iptables-view", cobra.FixedCompletions([]string{"save", "restore"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("nft-view", cobra.FixedCompletions([]string{"dump", "transaction"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("ipvs-section", cobra.FixedCompletions([]string{"ipvsadm", "ipset", "addresses", "iptables"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("userspace-section", cobra.FixedCompletions([]string{"rules", "table"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("detect-local-mode", cobra.FixedCompletions([]string{"ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix", "None"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml", "json")

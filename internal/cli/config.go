@@ -37,6 +37,7 @@ type kubeProxyConfiguration struct {
 		InterfaceNamePrefix string `json:"interfaceNamePrefix"`
 	} `json:"detectLocal"`
 	ClusterCIDR       string   `json:"clusterCIDR"`
+	PortRange         string   `json:"portRange"`
 	NodePortAddresses []string `json:"nodePortAddresses"`
 	Conntrack         struct {
 		TCPBeLiberal bool `json:"tcpBeLiberal"`
@@ -77,7 +78,7 @@ func (o *CompileOptions) ApplyConfigFile(fs *pflag.FlagSet) error {
 	}
 	switch c.Mode {
 	case "":
-	case "iptables", "ipvs":
+	case "iptables", "ipvs", "userspace":
 		set("backend", func() { o.Backend = c.Mode })
 	case "nftables":
 		set("backend", func() { o.Backend = "nft" })
@@ -114,6 +115,9 @@ func (o *CompileOptions) ApplyConfigFile(fs *pflag.FlagSet) error {
 	}
 	if c.ClusterCIDR != "" {
 		set("cluster-cidr", func() { o.ClusterCIDRs = SplitComma(c.ClusterCIDR) })
+	}
+	if c.PortRange != "" {
+		set("proxy-port-range", func() { o.ProxyPortRange = c.PortRange })
 	}
 	if len(c.NodePortAddresses) > 0 {
 		set("nodeport-addresses", func() { o.NodePortAddresses = c.NodePortAddresses })
