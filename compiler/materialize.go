@@ -112,21 +112,26 @@ func Materialize(in *Inputs, opts MaterializeOptions) ([]Note, *Materialized, er
 	if err != nil {
 		return notes, nil, err
 	}
-	for _, w := range in.Workloads {
-		if w.Object.GetNamespace() == "" {
-			w.Object.SetNamespace(metav1.NamespaceDefault)
-		}
-		if err := validateWorkload(w); err != nil {
-			return notes, nil, &InputError{Source: w.Source, Object: w.String(), Err: err}
-		}
-		sh, _ := w.shape()
-		defaultPodSpec(&sh.template.Spec)
-	}
 	if opts.NoAllocate {
 		if len(in.Workloads) > 0 {
 			notes = append(notes, Note{Message: fmt.Sprintf("--no-allocate: %d workload(s) ignored, no endpoints derived", len(in.Workloads))})
 		}
 		return notes, m, nil
+	}
+	// A workload the API server would reject runs no pods; the rest of the
+	// input still applies (kubectl apply creates objects one by one).
+	var workloads []*WorkloadObject
+	for _, w := range in.Workloads {
+		if w.Object.GetNamespace() == "" {
+			w.Object.SetNamespace(metav1.NamespaceDefault)
+		}
+		if err := validateWorkload(w); err != nil {
+			notes = append(notes, Note{Source: w.Source, Object: w.String(), Message: fmt.Sprintf("invalid, the API server would reject it (no pods assumed): %v", err)})
+			continue
+		}
+		sh, _ := w.shape()
+		defaultPodSpec(&sh.template.Spec)
+		workloads = append(workloads, w)
 	}
 
 	al, anotes, err := allocate(m.Services, m.ServiceCIDRs, opts)
@@ -144,7 +149,7 @@ func Materialize(in *Inputs, opts MaterializeOptions) ([]Note, *Materialized, er
 		return notes, nil, err
 	}
 	given := &Inputs{Endpoints: m.Endpoints, EndpointSlices: m.EndpointSlices}
-	d, dnotes, err := derive(m.Services, given, in.Workloads, nodes, opts)
+	d, dnotes, err := derive(m.Services, given, workloads, nodes, opts)
 	if err != nil {
 		return notes, nil, err
 	}

@@ -1,7 +1,6 @@
 package ipvs
 
 import (
-	"bytes"
 	"net"
 	"sort"
 	"strconv"
@@ -22,6 +21,19 @@ type vsKey struct {
 	port     int32
 }
 
+// ipOrder is a sort key for an address: IPv4 before IPv6, then bytes
+// (unparsable text last, by text).
+func ipOrder(s string) string {
+	ip := net.ParseIP(s)
+	switch {
+	case ip == nil:
+		return "\xff" + s
+	case ip.To4() != nil:
+		return "\x04" + string(ip.To4())
+	}
+	return "\x06" + string(ip.To16())
+}
+
 // virtualServer is one IPVS service as kube-proxy configures it.
 type virtualServer struct {
 	key        vsKey
@@ -30,6 +42,7 @@ type virtualServer struct {
 	timeout    int32 // persistence timeout, seconds
 	mhPort     bool  // IP_VS_SVC_F_SCHED2 ("mh-port"), set for the mh scheduler
 	reals      []realServer
+	order      string // ipOrder(key.address)
 	// owner is the SPN of the service port that wrote it last (for the
 	// script's provenance comments).
 	owner string
@@ -40,6 +53,7 @@ type realServer struct {
 	address string
 	port    int32
 	weight  int
+	order   string // ipOrder(address)
 }
 
 // ipset is one KUBE-* set with its entries (kube-proxy's activeEntries).
@@ -150,6 +164,7 @@ func build(plan *compiler.Plan, s Settings) *state {
 			key:       vsKey{protocol: sp.Protocol, address: addr, port: port},
 			scheduler: sched,
 			mhPort:    sched == "mh",
+			order:     ipOrder(addr),
 			owner:     sp.SPN,
 		}
 		if sp.SessionAffinityClientIP {
@@ -172,7 +187,7 @@ func build(plan *compiler.Plan, s Settings) *state {
 				continue
 			}
 			seen[k] = true
-			vs.reals = append(vs.reals, realServer{address: ep.IP, port: ep.Port, weight: 1})
+			vs.reals = append(vs.reals, realServer{address: ep.IP, port: ep.Port, weight: 1, order: ipOrder(ep.IP)})
 		}
 		st.servers[vs.key] = vs
 		last := &st.bySPN[len(st.bySPN)-1]
@@ -310,8 +325,8 @@ func (st *state) sortedServers() []*virtualServer {
 		if a.protocol != b.protocol {
 			return a.protocol < b.protocol
 		}
-		if c := compareIPs(a.address, b.address); c != 0 {
-			return c < 0
+		if out[i].order != out[j].order {
+			return out[i].order < out[j].order
 		}
 		return a.port < b.port
 	})
@@ -321,8 +336,8 @@ func (st *state) sortedServers() []*virtualServer {
 func (vs *virtualServer) sortedReals() []realServer {
 	out := append([]realServer(nil), vs.reals...)
 	sort.Slice(out, func(i, j int) bool {
-		if c := compareIPs(out[i].address, out[j].address); c != 0 {
-			return c < 0
+		if out[i].order != out[j].order {
+			return out[i].order < out[j].order
 		}
 		return out[i].port < out[j].port
 	})
@@ -335,26 +350,12 @@ func (st *state) sortedBound() []string {
 	for a := range st.bound {
 		out = append(out, a)
 	}
-	sort.Slice(out, func(i, j int) bool { return compareIPs(out[i], out[j]) < 0 })
+	keys := make(map[string]string, len(out))
+	for _, a := range out {
+		keys[a] = ipOrder(a)
+	}
+	sort.Slice(out, func(i, j int) bool { return keys[out[i]] < keys[out[j]] })
 	return out
-}
-
-// compareIPs orders addresses IPv4 first, then by bytes; unparsable ones by text.
-func compareIPs(a, b string) int {
-	ia, ib := net.ParseIP(a), net.ParseIP(b)
-	if ia == nil || ib == nil {
-		return strings.Compare(a, b)
-	}
-	a4, b4 := ia.To4(), ib.To4()
-	switch {
-	case a4 != nil && b4 == nil:
-		return -1
-	case a4 == nil && b4 != nil:
-		return 1
-	case a4 != nil:
-		return bytes.Compare(a4, b4)
-	}
-	return bytes.Compare(ia.To16(), ib.To16())
 }
 
 func hostPort(ip string, port int32) string {
