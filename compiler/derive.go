@@ -48,6 +48,10 @@ const (
 	trafficDistributionPreferNode = "PreferSameNode"
 )
 
+// MaxDerivedPods bounds the pods derivation assumes over all workloads (a
+// Deployment with replicas: 2147483647 must not exhaust memory).
+const MaxDerivedPods = 200000
+
 // DefaultNodes are the nodes assumed when --nodes is not given: three nodes in
 // three zones.
 var DefaultNodes = []string{"node-1=zone-a", "node-2=zone-b", "node-3=zone-c"}
@@ -414,7 +418,7 @@ func assignPodIPs(pods []*podInstance, nodes []*clusterNode, cidrs map[v1.IPFami
 		for _, f := range []v1.IPFamily{v1.IPv4Protocol, v1.IPv6Protocol} {
 			ip, ok := pools[f].take(p.ipKey, "Pod "+p.namespace+"/"+p.name)
 			if !ok {
-				return fmt.Errorf("pod CIDR %s is full", cidrs[f])
+				return fmt.Errorf("pod CIDR %s is full (%d pods assumed): give a larger --cluster-cidr", cidrs[f], len(pods))
 			}
 			p.ips[f] = ip.String()
 		}
@@ -470,10 +474,19 @@ func derive(svcs []*ServiceObject, given *Inputs, workloads []*WorkloadObject, n
 		return d, nil, nil
 	}
 	var pods []*podInstance
+	planned := 0
 	for _, w := range sortedWorkloads(workloads) {
 		sh, err := w.shape()
 		if err != nil {
 			return nil, nil, &InputError{Source: w.Source, Object: w.String(), Err: err}
+		}
+		if sh.replicas < 0 {
+			planned += len(nodes)
+		} else {
+			planned += sh.replicas
+		}
+		if planned > MaxDerivedPods {
+			return nil, nil, &InputError{Source: w.Source, Object: w.String(), Err: fmt.Errorf("the workloads would run more than %d pods (a limit against hostile input)", MaxDerivedPods)}
 		}
 		ps, ns := expandWorkload(w, sh, nodes)
 		pods = append(pods, ps...)

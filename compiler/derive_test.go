@@ -495,3 +495,11 @@ func TestParseNodes(t *testing.T) {
 		}
 	}
 }
+
+func TestDeriveBoundsPods(t *testing.T) {
+	input := deployYAML("ns", "huge", 2147483647, "{app: x}", webPod) + svcYAML("ns", "x", "{selector: {app: x}, ports: [{port: 80}]}")
+	_, _, _, err := materializeYAML(t, input, MaterializeOptions{})
+	if err == nil || !strings.Contains(err.Error(), "Deployment ns/huge: the workloads would run more than 200000 pods") {
+		t.Errorf("want the pod limit error, got %v", err)
+	}
+}
