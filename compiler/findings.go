@@ -204,6 +204,44 @@ func ValidateAll(in *Inputs) []Finding {
 	}
 	in.EndpointSlices = slices
 
+	// The expansion limit Normalize enforces: objects past it are dropped.
+	var budget endpointBudget
+	eps = in.Endpoints[:0]
+	for _, e := range in.Endpoints {
+		if err := budget.addEndpoints(e); err != nil {
+			add(e.Source, "Endpoints", e.Namespace, e.Name, fieldErrors{"subsets: " + err.(*InputError).Err.Error()})
+			continue
+		}
+		eps = append(eps, e)
+	}
+	in.Endpoints = eps
+	slices = in.EndpointSlices[:0]
+	for _, e := range in.EndpointSlices {
+		if err := budget.addSlice(e); err != nil {
+			add(e.Source, "EndpointSlice", e.Namespace, e.Name, fieldErrors{"endpoints: " + err.(*InputError).Err.Error()})
+			continue
+		}
+		slices = append(slices, e)
+	}
+	in.EndpointSlices = slices
+
+	// Pods the workloads would run, against the same limit (each pod may
+	// become an endpoint of every port of a Service).
+	pods := 0
+	workloads := in.Workloads[:0]
+	for _, w := range in.Workloads {
+		if sh, err := w.shape(); err == nil && sh.replicas > 0 {
+			pods += sh.replicas
+			if pods > MaxEndpointPorts {
+				findings = append(findings, Finding{Source: w.Source, Kind: w.Kind, Namespace: w.Namespace(), Name: w.Name(), Field: "spec.replicas", Code: "too-many",
+					Message: fmt.Sprintf("too many pods: the input's workloads run more than %d pods here (a limit against hostile input)", MaxEndpointPorts)})
+				continue
+			}
+		}
+		workloads = append(workloads, w)
+	}
+	in.Workloads = workloads
+
 	nodes := in.Nodes[:0]
 	for _, n := range in.Nodes {
 		if add(n.Source, "Node", "", n.Name, nodeFieldErrors(n)) {
@@ -246,6 +284,44 @@ func classify(field, msg string) string {
 		return "invalid-name"
 	}
 	return "invalid-value"
+}
+
+// MaxEndpointPorts bounds the (port, endpoint) pairs of all Endpoints and
+// EndpointSlices of an input: every pair becomes work in the mirroring and
+// the plan and, when a Service port matches, rules. kube-proxy itself would
+// face the same numbers, but a few hundred kilobytes of hostile manifests
+// (many ports times many addresses) must not cost minutes and gigabytes.
+var MaxEndpointPorts = 1 << 20
+
+// endpointBudget counts pairs against MaxEndpointPorts.
+type endpointBudget struct{ n int }
+
+func (b *endpointBudget) spend(n int, src Source, obj string) error {
+	b.n += n
+	if b.n > MaxEndpointPorts {
+		return &InputError{Source: src, Object: obj, Err: fmt.Errorf("too many endpoints: the input's EndpointSlices and Endpoints reach more than %d (port, endpoint) pairs here (a limit against hostile input)", MaxEndpointPorts)}
+	}
+	return nil
+}
+
+func (b *endpointBudget) addEndpoints(e *EndpointsObject) error {
+	n := 0
+	for _, ss := range e.Subsets {
+		ports := len(ss.Ports)
+		if ports == 0 {
+			ports = 1
+		}
+		n += ports * (len(ss.Addresses) + len(ss.NotReadyAddresses))
+	}
+	return b.spend(n, e.Source, "Endpoints "+e.Namespace+"/"+e.Name)
+}
+
+func (b *endpointBudget) addSlice(e *EndpointSliceObject) error {
+	ports := len(e.Ports)
+	if ports == 0 {
+		ports = 1
+	}
+	return b.spend(ports*len(e.Endpoints), e.Source, "EndpointSlice "+e.Namespace+"/"+e.Name)
 }
 
 // API server limits of discovery/v1 EndpointSlices (pkg/apis/discovery/validation).

@@ -196,3 +196,38 @@ func TestInputErrorIsOneSafeLine(t *testing.T) {
 		t.Errorf("plain error changed: %s", got)
 	}
 }
+
+func TestExpansionLimit(t *testing.T) {
+	defer func(old int) { MaxEndpointPorts = old }(MaxEndpointPorts)
+	MaxEndpointPorts = 6
+	slice := func(name string, ports, eps int) string {
+		var b strings.Builder
+		b.WriteString("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: " + name + ", labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nports:\n")
+		for i := 0; i < ports; i++ {
+			b.WriteString("- {name: p" + string(rune('a'+i)) + ", port: 80}\n")
+		}
+		b.WriteString("endpoints:\n")
+		for i := 0; i < eps; i++ {
+			b.WriteString("- addresses: [10.0.0." + string(rune('1'+i)) + "]\n")
+		}
+		return b.String()
+	}
+	text := slice("a", 2, 3) + "---\n" + slice("b", 1, 1)
+	in, err := Load(LoadOptions{Paths: []string{"-"}, Stdin: strings.NewReader(text)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Normalize(in); err == nil || !strings.Contains(err.Error(), "EndpointSlice default/b: too many endpoints") {
+		t.Fatalf("Normalize: %v", err)
+	}
+	in, _ = Load(LoadOptions{Paths: []string{"-"}, Stdin: strings.NewReader(text)})
+	fs := ValidateAll(in)
+	if len(fs) != 1 || fs[0].Code != "too-many" || fs[0].Name != "b" || len(in.EndpointSlices) != 1 {
+		t.Fatalf("ValidateAll: %+v", fs)
+	}
+	deploy := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: 7\n  selector: {matchLabels: {a: b}}\n  template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: x}]}}\n"
+	in, _ = Load(LoadOptions{Paths: []string{"-"}, Stdin: strings.NewReader(deploy)})
+	if fs := ValidateAll(in); len(fs) != 1 || fs[0].Field != "spec.replicas" || len(in.Workloads) != 0 {
+		t.Fatalf("workloads: %+v", fs)
+	}
+}

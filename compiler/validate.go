@@ -63,6 +63,17 @@ func validateInputs(in *Inputs) error {
 			return &InputError{Source: c.Source, Object: "ServiceCIDR " + c.Name, Err: err}
 		}
 	}
+	var budget endpointBudget
+	for _, e := range in.Endpoints {
+		if err := budget.addEndpoints(e); err != nil {
+			return err
+		}
+	}
+	for _, e := range in.EndpointSlices {
+		if err := budget.addSlice(e); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
