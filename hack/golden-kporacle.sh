@@ -24,6 +24,17 @@
 # If kporacle fails for a mode, that file is removed and PROVENANCE says why.
 # Outputs are kporacle's stdout byte for byte; never edit them by hand.
 #
+# Scenarios from Git-style manifests (golden/git-*/, input.yaml without
+# ClusterIPs, node ports or endpoints) also hold materialized.yaml: what
+# svc2rules materialize assumed (allocation, EndpointSlices derived from the
+# workloads). For them the script first runs
+#   svc2rules materialize <args> -f input.yaml                         > materialized.yaml
+# (SVC2RULES names the binary; default: built from this checkout) and kporacle
+# reads materialized.yaml instead of input.yaml, so the expected files are
+# kube-proxy's rules for the cluster the manifests would produce. The args
+# that only shape that cluster (--nodes, --service-node-port-range,
+# --no-allocate) are not passed to kporacle.
+#
 # CHECK=1 writes nothing: it regenerates into a temporary directory and reports
 # every expected file (or PROVENANCE) that differs; exit status 1 on any
 # difference.
@@ -44,6 +55,13 @@ if [[ ! -x "$KPORACLE" ]]; then
 fi
 KPORACLE=$(cd "$(dirname "$KPORACLE")" && pwd)/$(basename "$KPORACLE")
 CHECK=${CHECK:-}
+if [[ -n "${SVC2RULES:-}" ]]; then
+  SVC2RULES=("$(cd "$(dirname "$SVC2RULES")" && pwd)/$(basename "$SVC2RULES")")
+elif compgen -G "$golden/*/materialized.yaml" >/dev/null; then
+  svc2rules_bin=$(mktemp -d)/svc2rules
+  go build -C "$root" -o "$svc2rules_bin" ./cmd/svc2rules
+  SVC2RULES=("$svc2rules_bin")
+fi
 
 # map_flag NAME: the kporacle flag for an svc2rules compile flag (without dashes).
 map_flag() {
@@ -52,6 +70,7 @@ map_flag() {
     node-name|node-ip|node-addresses|cluster-cidr|masquerade-all|masquerade-bit|\
     nodeport-addresses|localhost-nodeports|nfacct|conntrack-tcp-be-liberal|\
     ipvs-scheduler|ipvs-exclude-cidrs|service-cidrs|zone|feature-gates) echo "$1" ;;
+    nodes|service-node-port-range|no-allocate) echo "" ;;  # svc2rules-only: the assumed cluster
     *) return 1 ;;
   esac
 }
@@ -59,6 +78,7 @@ map_flag() {
 # read_args FILE: sets the array kflags from an args file.
 read_args() {
   kflags=()
+  sflags=()
   local line name value kname
   [[ -f "$1" ]] || return 0
   while IFS= read -r line || [[ -n "$line" ]]; do
@@ -74,7 +94,8 @@ read_args() {
       echo "golden-kporacle.sh: $1: flag --$name has no kporacle equivalent" >&2
       return 1
     fi
-    kflags+=("-$kname=$value")
+    sflags+=("--$name=$value")
+    if [[ -n "$kname" ]]; then kflags+=("-$kname=$value"); fi
   done <"$1"
 }
 
@@ -89,10 +110,21 @@ quote() {
 
 # generate DIR OUTDIR: write the expected files and PROVENANCE of scenario DIR into OUTDIR.
 generate() {
-  local dir=$1 out=$2 file mode view rc errf
+  local dir=$1 out=$2 file mode view rc errf input=input.yaml
   read_args "$dir/args"
   : >"$out/PROVENANCE"
   errf=$(mktemp)
+  if [[ -f "$dir/materialized.yaml" ]]; then
+    input=materialized.yaml
+    local mcmd=(svc2rules materialize "${sflags[@]}" -f input.yaml)
+    if ! (cd "$dir" && "${SVC2RULES[@]}" "${mcmd[@]:1}" >"$out/materialized.yaml.tmp" 2>"$errf"); then
+      echo "golden-kporacle.sh: $(basename "$dir"): svc2rules materialize failed: $(cat "$errf")" >&2
+      rm -f "$out/materialized.yaml.tmp" "$errf"
+      return 1
+    fi
+    mv "$out/materialized.yaml.tmp" "$out/materialized.yaml"
+    echo "materialized.yaml: svc2rules materialize (allocation and EndpointSlices from workloads): $(quote "${mcmd[@]}")" >>"$out/PROVENANCE"
+  fi
   for file in iptables.txt iptables-restore.txt nft.txt ipvs.txt; do
     view=()
     case "$file" in
@@ -101,9 +133,14 @@ generate() {
       nft.txt) mode=nftables ;;
       ipvs.txt) mode=ipvs ;;
     esac
-    local cmd=(kporacle -mode "$mode" "${kflags[@]}" "${view[@]}" -f input.yaml)
+    local cmd=(kporacle -mode "$mode" "${kflags[@]}" "${view[@]}" -f "$input")
     rc=0
-    (cd "$dir" && "$KPORACLE" "${cmd[@]:1}" >"$out/$file.tmp" 2>"$errf") || rc=$?
+    if [[ "$input" == materialized.yaml ]]; then
+      # kporacle reads the freshly materialized file (in CHECK mode, the temporary one).
+      (cd "$out" && "$KPORACLE" "${cmd[@]:1}" >"$out/$file.tmp" 2>"$errf") || rc=$?
+    else
+      (cd "$dir" && "$KPORACLE" "${cmd[@]:1}" >"$out/$file.tmp" 2>"$errf") || rc=$?
+    fi
     if [[ $rc -eq 0 ]]; then
       mv "$out/$file.tmp" "$out/$file"
       echo "$file: kube-proxy v1.37.2 rule generators via kporacle: $(quote "${cmd[@]}")" >>"$out/PROVENANCE"
@@ -142,7 +179,7 @@ for s in "${scenarios[@]}"; do
   else
     tmp=$(mktemp -d)
     generate "$dir" "$tmp"
-    for f in iptables.txt iptables-restore.txt nft.txt ipvs.txt PROVENANCE; do
+    for f in materialized.yaml iptables.txt iptables-restore.txt nft.txt ipvs.txt PROVENANCE; do
       if [[ -f "$tmp/$f" || -f "$dir/$f" ]]; then
         if ! cmp -s "$tmp/$f" "$dir/$f" 2>/dev/null; then
           echo "DIFFERS: golden/$s/$f"
