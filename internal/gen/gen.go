@@ -36,7 +36,12 @@ func Write(out io.Writer, o Options) error {
 	}
 	fmtp := &format
 	every := func(k, i int) bool { return k > 0 && i%k == 0 }
+	// Node ports and health check node ports come from one counter, so no
+	// two are equal (the API server, and svc2rules' allocation, reject
+	// duplicates). Past 32767 (over about 13,000 Services with the default
+	// mix) they leave the default range, which kube-proxy does not check.
 	nodePort := 30000
+	nextPort := func() int { nodePort++; return nodePort - 1 }
 	for i := 0; i < *services; i++ {
 		ns := fmt.Sprintf("ns-%d", i%50)
 		name := fmt.Sprintf("svc-%d", i)
@@ -63,7 +68,7 @@ func Write(out io.Writer, o Options) error {
 		if *fmtp == "json" {
 			fmt.Fprintf(w, `{"apiVersion":"v1","kind":"Service","metadata":{"name":%q,"namespace":%q},"spec":{"type":%q,"clusterIP":%q`, name, ns, typ, cip)
 			if typ == "LoadBalancer" {
-				fmt.Fprintf(w, `,"externalTrafficPolicy":"Local","healthCheckNodePort":%d,"loadBalancerSourceRanges":["203.0.113.0/24"]`, 32767-i%767)
+				fmt.Fprintf(w, `,"externalTrafficPolicy":"Local","healthCheckNodePort":%d,"loadBalancerSourceRanges":["203.0.113.0/24"]`, nextPort())
 			}
 			if every(*affinityEvery, i) {
 				fmt.Fprint(w, `,"sessionAffinity":"ClientIP"`)
@@ -75,8 +80,7 @@ func Write(out io.Writer, o Options) error {
 				}
 				fmt.Fprintf(w, `{"name":%q,"port":%d,"protocol":%q,"targetPort":%d`, p.name, p.port, p.proto, 8000+p.port)
 				if typ != "ClusterIP" {
-					fmt.Fprintf(w, `,"nodePort":%d`, 30000+(nodePort-30000)%2768)
-					nodePort++
+					fmt.Fprintf(w, `,"nodePort":%d`, nextPort())
 				}
 				fmt.Fprint(w, "}")
 			}
@@ -105,7 +109,7 @@ func Write(out io.Writer, o Options) error {
 		}
 		fmt.Fprintf(w, "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n  type: %s\n  clusterIP: %s\n", name, ns, typ, cip)
 		if typ == "LoadBalancer" {
-			fmt.Fprintf(w, "  externalTrafficPolicy: Local\n  healthCheckNodePort: %d\n  loadBalancerSourceRanges:\n  - 203.0.113.0/24\n", 32767-i%767)
+			fmt.Fprintf(w, "  externalTrafficPolicy: Local\n  healthCheckNodePort: %d\n  loadBalancerSourceRanges:\n  - 203.0.113.0/24\n", nextPort())
 		}
 		if every(*affinityEvery, i) {
 			fmt.Fprint(w, "  sessionAffinity: ClientIP\n")
@@ -114,8 +118,7 @@ func Write(out io.Writer, o Options) error {
 		for _, p := range ports {
 			fmt.Fprintf(w, "  - name: %s\n    port: %d\n    protocol: %s\n    targetPort: %d\n", p.name, p.port, p.proto, 8000+p.port)
 			if typ != "ClusterIP" {
-				fmt.Fprintf(w, "    nodePort: %d\n", 30000+(nodePort-30000)%2768)
-				nodePort++
+				fmt.Fprintf(w, "    nodePort: %d\n", nextPort())
 			}
 		}
 		if typ == "LoadBalancer" {
