@@ -2,6 +2,7 @@ package cli
 
 import (
 	"io"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -110,18 +111,42 @@ func Materialize(o CompileOptions, stdin io.Reader) (*MaterializeResult, error) 
 	return &MaterializeResult{Output: string(y), Notes: notes, Materialized: m}, nil
 }
 
-// withAllocationHeader puts allocationHeader before outputs that read '#'
-// lines as comments: iptables(-restore) text, nft scripts, the ipvs sh script
-// and its iptables section.
+// withAllocationHeader puts allocationHeader on outputs that read '#' as a
+// comment, so a reader sees that values were assumed. The views that promise
+// kube-proxy's exact bytes (--iptables-view restore, --nft-view transaction)
+// stay exact: for them the notes on stderr say it. In the ipvs sh script the
+// header goes after the "#!" line.
 func withAllocationHeader(o CompileOptions, m *compiler.Materialized, out string) string {
+	h := allocationHeader(m)
+	if h == "" {
+		return out
+	}
 	switch o.Backend {
-	case "iptables", "nft":
+	case "iptables":
+		if o.IPTablesView == "restore" {
+			return out
+		}
+	case "nft":
+		if o.NFTView == "transaction" {
+			return out
+		}
 	case "ipvs":
-		if o.IPVSSection != "" && o.IPVSSection != "iptables" {
+		switch o.IPVSSection {
+		case "":
+			if strings.HasPrefix(out, "#!") {
+				if i := strings.IndexByte(out, '\n'); i >= 0 {
+					return out[:i+1] + h + out[i+1:]
+				}
+			}
+		case "iptables":
+			if o.IPTablesView == "restore" {
+				return out
+			}
+		default:
 			return out
 		}
 	default:
 		return out
 	}
-	return allocationHeader(m) + out
+	return h + out
 }
