@@ -235,3 +235,82 @@ func TestTraceAgreesWithE2E(t *testing.T) {
 		})
 	}
 }
+
+// TestTraceKernelDumps (root): the rules are loaded into the kernel topology
+// as TestKernel does, dumped back with the kernel's own tools (iptables-save
+// and ip6tables-save, nft list ruleset: "-p tcp -m tcp", "/32", "0x4000",
+// priorities by name, sorted and merged elements), traced from those dumps,
+// and then every prediction is checked against real packets: the check the
+// kernel runs is built from the trace (verdict, the pods reached, the source
+// they see, stickiness), not from the check table.
+func TestTraceKernelDumps(t *testing.T) {
+	needKernel(t)
+	sweepStaleNamespaces(t)
+	dumpers := map[string]func(t *testing.T, tp *topology) map[string]*trace.Ruleset{
+		"iptables": func(t *testing.T, tp *topology) map[string]*trace.Ruleset {
+			out := map[string]*trace.Ruleset{}
+			for fam, tool := range map[string]string{"ipv4": "iptables-save", "ipv6": "ip6tables-save"} {
+				text := mustInNS(t, tp.node, "", tool)
+				rs := trace.NewRuleset()
+				if err := rs.Parse(tool, text); err != nil {
+					t.Fatalf("trace cannot read %s output: %v\n%s", tool, err, text)
+				}
+				out[fam] = rs
+			}
+			return out
+		},
+		"nft": func(t *testing.T, tp *topology) map[string]*trace.Ruleset {
+			text := mustInNS(t, tp.node, "", "nft", "list", "ruleset")
+			rs := trace.NewRuleset()
+			if err := rs.Parse("nft list ruleset", text); err != nil {
+				t.Fatalf("trace cannot read nft list ruleset output: %v\n%s", err, text)
+			}
+			return map[string]*trace.Ruleset{"ipv4": rs, "ipv6": rs}
+		},
+	}
+	for _, b := range trafficBackends {
+		dump := dumpers[b.name]
+		if dump == nil || b.loadOnly != "" {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			tp := buildTopology(t)
+			localhost := b.load(t, tp)
+			rules := dump(t, tp)
+			for _, c := range checks() {
+				if c.localhost && !localhost {
+					continue
+				}
+				t.Run(c.name, func(t *testing.T) {
+					r, err := trace.Trace(rules[familyOf(c)], traceQuery(c), traceEnv())
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, w := range r.Warnings {
+						t.Errorf("warning: %s", w)
+					}
+					p := predict(c, r)
+					if msg := p.agrees(c); msg != "" {
+						t.Errorf("from the kernel's dump: %s\n%s", msg, trace.Text(r))
+					}
+					// The kernel judges the prediction.
+					k := c
+					k.want, k.ids, k.seen, k.sticky = p.want, p.ids, p.seen, p.sticky
+					// Every predicted pod must answer, except with affinity: the first
+					// connection picks one and the others follow it.
+					k.all = p.want == "ok" && !p.sticky
+					switch k.want {
+					case "drop":
+						k.n = 3
+					case "refused":
+						k.n = 5
+					}
+					if k.seen == "mixed" {
+						k.seen = ""
+					}
+					runCheck(t, tp, k)
+				})
+			}
+		})
+	}
+}
