@@ -18,10 +18,15 @@ import (
 func init() { subcommands = append(subcommands, newCheckCommand) }
 
 // findingsError ends check with exit status 1 (warnings with --fail-on-warn)
-// or 2 (errors); run() prints its message.
-type findingsError struct{ msg string }
+// or 2 (errors; wrapped in a cli.UsageError so that run() exits 2). The
+// report is on stdout already; ExitStatus lets run() exit without repeating it.
+type findingsError struct {
+	msg  string
+	code int
+}
 
 func (e findingsError) Error() string { return e.msg }
+func (e findingsError) ExitStatus() int { return e.code }
 
 // reuseFlags adds the named flags of "compile" (same names, meanings and
 // defaults) to fs.
@@ -115,9 +120,9 @@ Rule IDs and formats: docs/check.md.`,
 			}
 			switch {
 			case report.Count(check.Error) > 0:
-				return &cli.UsageError{Err: findingsError{"check failed: " + report.Summary()}}
+				return &cli.UsageError{Err: findingsError{"check failed: " + report.Summary(), 2}}
 			case failOnWarn && report.Count(check.Warning) > 0:
-				return findingsError{"check failed (--fail-on-warn): " + report.Summary()}
+				return findingsError{"check failed (--fail-on-warn): " + report.Summary(), 1}
 			}
 			return nil
 		},

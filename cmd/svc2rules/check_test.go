@@ -54,8 +54,8 @@ func TestCheckExitCodes(t *testing.T) {
 	}{
 		{"clean", []string{"check", "-f", clean}, 0, "0 errors, 0 warnings, 0 infos in 2 objects (1 file)", ""},
 		{"warnings", []string{"check", "-f", warn}, 0, "[unmatched-service-port]", ""},
-		{"warnings fail", []string{"check", "-f", warn, "--fail-on-warn"}, 1, "1 warning", "--fail-on-warn"},
-		{"errors", []string{"check", "-f", bad}, 2, bad + ":11: error: Service demo/api: spec.ports[0].nodePort: nodePort 80 is outside the node port range 30000-32767", "check failed"},
+		{"warnings fail", []string{"check", "-f", warn, "--fail-on-warn"}, 1, "1 warning", ""},
+		{"errors", []string{"check", "-f", bad}, 2, bad + ":11: error: Service demo/api: spec.ports[0].nodePort: nodePort 80 is outside the node port range 30000-32767", ""},
 		{"range flag", []string{"check", "-f", bad, "--service-node-port-range", "1-1000"}, 0, "0 errors", ""},
 		{"errors win over fail-on-warn", []string{"check", "-f", bad, "-f", warn, "--fail-on-warn"}, 2, "1 error, 1 warning, 1 info", ""},
 		{"directory", []string{"check", "-f", dir}, 2, "(3 files)", ""},

@@ -17,9 +17,11 @@ import (
 func init() { subcommands = append(subcommands, newDiffCommand) }
 
 // diffChanged ends diff with exit status 1 (changes found), as kubectl diff.
+// The report is on stdout already; ExitStatus lets run() exit without more.
 type diffChanged struct{ summary string }
 
 func (e diffChanged) Error() string { return "differences found (exit status 1): " + e.summary }
+func (e diffChanged) ExitStatus() int { return 1 }
 
 func newDiffCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	o := cli.DefaultCompileOptions()

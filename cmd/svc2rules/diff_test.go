@@ -21,7 +21,7 @@ func TestDiffExitCodesAndFormats(t *testing.T) {
 	}{
 		{"no change", []string{"diff", old, same}, 0, "no change", ""},
 		{"no change, directories", []string{"diff", dir + "/old", dir + "/same"}, 0, "no change", ""},
-		{"change", []string{"diff", old, changed}, 1, "endpoints added: 10.244.1.6:8080", "differences found"},
+		{"change", []string{"diff", old, changed}, 1, "endpoints added: 10.244.1.6:8080", ""},
 		{"change markdown", []string{"diff", old, changed, "-o", "markdown"}, 1, "| ~ | `demo/web:http` TCP |", ""},
 		{"change json", []string{"diff", old, changed, "-o", "json"}, 1, `"change": "changed"`, ""},
 		{"stdin as OLD", []string{"diff", "-", changed}, 1, "--- -\n+++ " + changed, ""},
