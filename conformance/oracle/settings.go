@@ -97,12 +97,30 @@ func (s *Settings) AddFlags(fs *pflag.FlagSet) {
 	fs.Var(listFlag{&s.ServiceCIDRs}, "service-cidrs", "ServiceCIDRs (added to those of ServiceCIDR objects in the input)")
 	fs.StringVar(&s.Zone, "zone", s.Zone, "the node's topology.kubernetes.io/zone (a Node object named --node-name overrides it)")
 	fs.Var(listFlag{&s.FeatureGates}, "feature-gates", "kube-proxy --feature-gates")
+	// svc2rules flags that shape what svc2rules derives from the manifests
+	// (allocation, workloads, the userspace backend) but not what kube-proxy
+	// sees: accepted and ignored, so that a scenario's args parse as is.
+	for _, name := range IgnoredFlags {
+		fs.Var(&ignoredFlag{}, name, "svc2rules only; ignored by the oracle")
+		if name == "no-allocate" {
+			fs.Lookup(name).NoOptDefVal = "true"
+		}
+		_ = fs.MarkHidden(name)
+	}
 }
 
-// listFlag is a comma-separated list flag that accumulates when repeated, like
-// kube-proxy's StringSlice flags (--nodeport-addresses, --ipvs-exclude-cidrs) and
-// its --feature-gates map (later keys win). --cluster-cidr, a plain string in
-// kube-proxy, is a plain string here too: the last one given wins.
+// IgnoredFlags are svc2rules compile flags that do not reach kube-proxy
+// (golden scenarios with them run the oracle on materialized.yaml).
+var IgnoredFlags = []string{"nodes", "no-allocate", "service-node-port-range", "proxy-port-range"}
+
+type ignoredFlag struct{ v string }
+
+func (f *ignoredFlag) String() string     { return f.v }
+func (f *ignoredFlag) Set(v string) error { f.v = v; return nil }
+func (f *ignoredFlag) Type() string       { return "string" }
+
+// listFlag is a comma-separated list flag; like svc2rules' list flags (and
+// kube-proxy's --cluster-cidr), the last one given wins.
 type listFlag struct{ p *string }
 
 func (f listFlag) String() string {
@@ -113,14 +131,7 @@ func (f listFlag) String() string {
 }
 
 func (f listFlag) Set(v string) error {
-	v = strings.Join(splitList(v), ",")
-	switch {
-	case v == "":
-	case *f.p == "":
-		*f.p = v
-	default:
-		*f.p += "," + v
-	}
+	*f.p = strings.Join(splitList(v), ",")
 	return nil
 }
 

@@ -245,7 +245,7 @@ func saveCase(dir, name string, c *gen.Case, seed uint64, index int, o diff.Outc
 	if err != nil {
 		return err
 	}
-	g, err := corpus.Generate(scs[0])
+	g, err := corpus.Generate(scs[0], true)
 	if err != nil {
 		return err
 	}

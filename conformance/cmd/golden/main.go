@@ -29,6 +29,7 @@ func run() int {
 	check := flag.Bool("check", false, "compare the committed expected files with kube-proxy's output; exit 1 on any difference")
 	dir := flag.String("dir", "", "the golden directory (default: ../golden or golden, whichever exists)")
 	diffLines := flag.Int("diff-lines", 30, "-check: diff lines shown per differing file (0: all)")
+	all := flag.Bool("all", false, "-update: write all four expected files even for scenarios that have none of them (e.g. userspace-only ones)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: golden -update|-check [-dir DIR] [scenario...]\n\n")
 		flag.PrintDefaults()
@@ -53,17 +54,25 @@ func run() int {
 		return 2
 	}
 	start := time.Now()
-	var files, changedFiles, changedScenarios, mismatches, staleProv, omitted int
+	var files, changedFiles, changedScenarios, mismatches, staleProv, omitted, skipped int
 	failed := map[string]bool{}
 	for _, sc := range scenarios {
-		g, err := corpus.Generate(sc)
+		g, err := corpus.Generate(sc, *all && *update)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "golden: %s: %v\n", sc.Name, err)
 			failed[sc.Name] = true
 			continue
 		}
+		if len(g) == 0 {
+			skipped++ // no kube-proxy v1.37 expected files (e.g. userspace-only)
+			continue
+		}
+		want := len(sc.Files)
+		if *all && *update {
+			want = len(corpus.Files)
+		}
 		files += len(g) - 1
-		omitted += len(corpus.Files) - (len(g) - 1)
+		omitted += want - (len(g) - 1)
 		if *update {
 			changed, err := corpus.Write(sc, g)
 			if err != nil {
@@ -99,11 +108,11 @@ func run() int {
 	}
 	el := time.Since(start).Round(10 * time.Millisecond)
 	if *update {
-		fmt.Printf("golden -update: %d scenarios, %d expected files from kube-proxy (%d omitted), %d files changed in %d scenarios, %v\n",
-			len(scenarios), files, omitted, changedFiles, changedScenarios, el)
+		fmt.Printf("golden -update: %d scenarios, %d expected files from kube-proxy (%d omitted), %d files changed in %d scenarios, %d scenarios without v1.37 files skipped, %v\n",
+			len(scenarios), files, omitted, changedFiles, changedScenarios, skipped, el)
 	} else {
-		fmt.Printf("golden -check: %d scenarios, %d expected files compared with kube-proxy, %d differ, %v\n",
-			len(scenarios), files, mismatches, el)
+		fmt.Printf("golden -check: %d scenarios, %d expected files compared with kube-proxy, %d differ, %d scenarios without v1.37 files skipped, %v\n",
+			len(scenarios), files, mismatches, skipped, el)
 		if staleProv > 0 {
 			fmt.Printf("note: %d PROVENANCE files are not the generator's (not a failure; -update rewrites them)\n", staleProv)
 		}

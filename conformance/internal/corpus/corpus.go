@@ -35,12 +35,25 @@ var Files = []File{
 // Provenance is the name of the file that says where the expected files come from.
 const Provenance = "PROVENANCE"
 
+// Materialized is the file that, when a scenario has it, is the oracle's
+// input instead of input.yaml: the scenario's manifests with what the API
+// server and controllers would add (allocation, EndpointSlices from
+// workloads), written by `svc2rules materialize`. kube-proxy only ever sees
+// such objects.
+const Materialized = "materialized.yaml"
+
 // Scenario is one golden/<name>/ directory.
 type Scenario struct {
-	Name  string
-	Dir   string
-	Input []byte
-	Args  []byte // content of the args file (may be empty)
+	Name      string
+	Dir       string
+	Input     []byte // the oracle's input: materialized.yaml if present, else input.yaml
+	InputFile string
+	Args      []byte // content of the args file (may be empty)
+	// Files are the expected files this scenario has (Files names). A scenario
+	// with none of them and no other expected file (e.g. userspace.txt) is new
+	// and gets all of them; one that only has other backends' files (a
+	// userspace-only scenario) gets none.
+	Files []File
 }
 
 // Settings parses the scenario's args.
@@ -84,7 +97,12 @@ func Load(dir string, names []string) ([]*Scenario, error) {
 	for _, n := range names {
 		n = strings.TrimSuffix(filepath.Base(strings.TrimSuffix(n, "/")), "/")
 		sd := filepath.Join(dir, n)
-		input, err := os.ReadFile(filepath.Join(sd, "input.yaml"))
+		inputFile := Materialized
+		input, err := os.ReadFile(filepath.Join(sd, Materialized))
+		if os.IsNotExist(err) {
+			inputFile = "input.yaml"
+			input, err = os.ReadFile(filepath.Join(sd, "input.yaml"))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("scenario %s: %v", n, err)
 		}
@@ -92,7 +110,19 @@ func Load(dir string, names []string) ([]*Scenario, error) {
 		if err != nil && !os.IsNotExist(err) {
 			return nil, fmt.Errorf("scenario %s: %v", n, err)
 		}
-		out = append(out, &Scenario{Name: n, Dir: sd, Input: input, Args: args})
+		sc := &Scenario{Name: n, Dir: sd, Input: input, InputFile: inputFile, Args: args}
+		for _, f := range Files {
+			if _, err := os.Stat(filepath.Join(sd, f.Name)); err == nil {
+				sc.Files = append(sc.Files, f)
+			}
+		}
+		if len(sc.Files) == 0 {
+			others, _ := filepath.Glob(filepath.Join(sd, "*.txt"))
+			if len(others) == 0 {
+				sc.Files = Files // a new scenario
+			}
+		}
+		out = append(out, sc)
 	}
 	return out, nil
 }
@@ -102,8 +132,16 @@ func Load(dir string, names []string) ([]*Scenario, error) {
 // PROVENANCE says why).
 type Generated map[string][]byte
 
-// Generate runs the oracle for every expected file of s.
-func Generate(s *Scenario) (Generated, error) {
+// Generate runs the oracle for every expected file of s (all of Files when
+// all is set).
+func Generate(s *Scenario, all bool) (Generated, error) {
+	files := s.Files
+	if all {
+		files = Files
+	}
+	if len(files) == 0 {
+		return Generated{}, nil
+	}
 	st, err := s.Settings()
 	if err != nil {
 		return nil, err
@@ -111,14 +149,21 @@ func Generate(s *Scenario) (Generated, error) {
 	out := Generated{}
 	var prov bytes.Buffer
 	fmt.Fprintf(&prov, "# Expected files of golden/%s: the output of the real kube-proxy %s rule generators\n", s.Name, oracle.KubernetesVersion)
-	fmt.Fprintf(&prov, "# (k8s.io/kubernetes %s, one full sync, run offline by conformance/oracle) for input.yaml and args.\n", oracle.KubernetesVersion)
+	fmt.Fprintf(&prov, "# (k8s.io/kubernetes %s, one full sync, run offline by conformance/oracle) for %s and args.\n", oracle.KubernetesVersion, s.InputFile)
 	fmt.Fprintf(&prov, "# Regenerate: cd conformance && go run ./cmd/golden -update %s\n", s.Name)
-	for _, f := range Files {
+	for _, f := range files {
 		cmd := fmt.Sprintf("go run ./cmd/kporacle -b %s", f.Backend)
 		if f.Backend == "iptables" && f.View == "restore" {
 			cmd += " --iptables-view restore"
 		}
 		cmd += " --scenario ../golden/" + s.Name
+		if s.InputFile != "input.yaml" {
+			cmd = fmt.Sprintf("go run ./cmd/kporacle -b %s", f.Backend)
+			if f.Backend == "iptables" && f.View == "restore" {
+				cmd += " --iptables-view restore"
+			}
+			cmd += fmt.Sprintf(" --args ../golden/%s/args -f ../golden/%s/%s", s.Name, s.Name, s.InputFile)
+		}
 		res, err := oracle.Run(f.Backend, st, s.Input, oracle.RunOptions{IPTablesView: f.View})
 		if err != nil {
 			msg := strings.Join(strings.Fields(err.Error()), " ")
@@ -137,6 +182,9 @@ func Generate(s *Scenario) (Generated, error) {
 // returns the names of the files it changed.
 func Write(s *Scenario, g Generated) ([]string, error) {
 	var changed []string
+	if len(g) == 0 {
+		return nil, nil
+	}
 	names := []string{Provenance}
 	for _, f := range Files {
 		names = append(names, f.Name)
@@ -152,7 +200,7 @@ func Write(s *Scenario, g Generated) ([]string, error) {
 				return changed, err
 			}
 			changed = append(changed, n)
-		case !want && exists:
+		case !want && exists && n != Provenance:
 			if err := os.Remove(p); err != nil {
 				return changed, err
 			}
@@ -174,7 +222,7 @@ type Mismatch struct {
 // compared (see Provenance staleness in cmd/golden).
 func Check(s *Scenario, g Generated, maxDiffLines int) ([]Mismatch, error) {
 	var out []Mismatch
-	for _, f := range Files {
+	for _, f := range s.Files {
 		p := filepath.Join(s.Dir, f.Name)
 		old, err := os.ReadFile(p)
 		exists := err == nil
