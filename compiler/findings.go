@@ -89,7 +89,7 @@ func LoadAll(opts LoadOptions, keep func(file string, data []byte)) (*Inputs, []
 		return err
 	})
 	if err != nil {
-		return nil, findings, err
+		return nil, findings, oneLine(err)
 	}
 	return in, findings, nil
 }
@@ -209,7 +209,7 @@ func ValidateAll(in *Inputs) []Finding {
 	eps = in.Endpoints[:0]
 	for _, e := range in.Endpoints {
 		if err := budget.addEndpoints(e); err != nil {
-			add(e.Source, "Endpoints", e.Namespace, e.Name, fieldErrors{"subsets: " + err.(*InputError).Err.Error()})
+			add(e.Source, "Endpoints", e.Namespace, e.Name, fieldErrors{"subsets: " + errors.Unwrap(err).Error()})
 			continue
 		}
 		eps = append(eps, e)
@@ -218,7 +218,7 @@ func ValidateAll(in *Inputs) []Finding {
 	slices = in.EndpointSlices[:0]
 	for _, e := range in.EndpointSlices {
 		if err := budget.addSlice(e); err != nil {
-			add(e.Source, "EndpointSlice", e.Namespace, e.Name, fieldErrors{"endpoints: " + err.(*InputError).Err.Error()})
+			add(e.Source, "EndpointSlice", e.Namespace, e.Name, fieldErrors{"endpoints: " + errors.Unwrap(err).Error()})
 			continue
 		}
 		slices = append(slices, e)

@@ -231,3 +231,17 @@ func TestExpansionLimit(t *testing.T) {
 		t.Fatalf("workloads: %+v", fs)
 	}
 }
+
+func TestLoadErrorsWithHostileFileNamesAreOneLine(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a\n::error::b")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skip(err)
+	}
+	_, err := Load(LoadOptions{Paths: []string{dir}})
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `a\x0a::error::b`) {
+		t.Fatalf("err = %q", err)
+	}
+	if _, _, err := LoadAll(LoadOptions{Paths: []string{dir + "/nope"}}, nil); err == nil || strings.Contains(err.Error(), "\n") || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("LoadAll: err = %q", err)
+	}
+}

@@ -190,8 +190,25 @@ type LoadOptions struct {
 // Load reads every manifest named by opts into Inputs. Files of a directory
 // are read in lexical order; objects keep their input order.
 func Load(opts LoadOptions) (*Inputs, error) {
-	return load(opts, (*Inputs).addFile)
+	in, err := load(opts, (*Inputs).addFile)
+	return in, oneLine(err)
 }
+
+// oneLine makes an error that is not an InputError (those escape their own
+// text) print on one line: file names come from directories of hostile
+// repositories too.
+func oneLine(err error) error {
+	var ie *InputError
+	if err == nil || errors.As(err, &ie) || escapeControl(err.Error()) == err.Error() {
+		return err
+	}
+	return &escapedError{err}
+}
+
+type escapedError struct{ err error }
+
+func (e *escapedError) Error() string { return escapeControl(e.err.Error()) }
+func (e *escapedError) Unwrap() error { return e.err }
 
 // load is Load with the per-file step given: add reads one file's data into
 // in (addFile stops at the first bad document; LoadAll goes on).
