@@ -454,6 +454,9 @@ func (m *machine) localAddrs(env Env) ([]netip.Prefix, netip.Addr) {
 	}
 	primary := env.PrimaryIP
 	for _, a := range m.rs.localHints {
+		if a.Is4() != (m.fam == 4) {
+			continue
+		}
 		p := netip.PrefixFrom(a, a.BitLen())
 		known := false
 		for _, x := range out {
