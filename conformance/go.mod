@@ -7,7 +7,7 @@ require (
 	github.com/lithammer/dedent v1.1.0
 	github.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2
 	github.com/spf13/pflag v1.0.10
-	github.com/svc2rules/svc2rules v0.0.0-00010101000000-000000000000
+	github.com/svc2rules/svc2rules v0.0.0
 	golang.org/x/time v0.15.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2

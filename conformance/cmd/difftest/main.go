@@ -166,7 +166,7 @@ func run() int {
 		fmt.Printf("--- reproduce: go run ./cmd/difftest -seed %d -case %d%s\n", *seed, i, wo)
 		fmt.Printf("--- save as a golden scenario: go run ./cmd/difftest -seed %d -case %d%s -save diff-s%d-c%d\n", *seed, i, wo, *seed, i)
 		if *save != "" {
-			if err := saveCase(*dir, *save, c, *seed, i, o); err != nil {
+			if err := saveCase(*dir, *save, c, *seed, i, *without, o); err != nil {
 				fmt.Fprintf(os.Stderr, "difftest: -save: %v\n", err)
 				return 2
 			}
@@ -174,7 +174,7 @@ func run() int {
 	}
 	if *save != "" && len(failures) == 0 {
 		c := gen.GenerateWith(*seed, *one, opt)
-		if err := saveCase(*dir, *save, c, *seed, *one, diff.Outcome{}); err != nil {
+		if err := saveCase(*dir, *save, c, *seed, *one, *without, diff.Outcome{}); err != nil {
 			fmt.Fprintf(os.Stderr, "difftest: -save: %v\n", err)
 			return 2
 		}
@@ -215,7 +215,7 @@ func truncate(s string, lines int) string {
 	return strings.Join(ls, "\n")
 }
 
-func saveCase(dir, name string, c *gen.Case, seed uint64, index int, o diff.Outcome) error {
+func saveCase(dir, name string, c *gen.Case, seed uint64, index int, without string, o diff.Outcome) error {
 	if dir == "" {
 		d, err := corpus.FindGoldenDir()
 		if err != nil {
@@ -234,11 +234,15 @@ func saveCase(dir, name string, c *gen.Case, seed uint64, index int, o diff.Outc
 	if o.Kind != "" {
 		why = fmt.Sprintf("%s %s (%s) when found", o.Backend, o.Kind, o.Part)
 	}
-	header := fmt.Sprintf("# Covers: differential-test case (go run ./cmd/difftest -seed %d -case %d, shrunk); svc2rules vs kube-proxy: %s\n", seed, index, why)
+	repro := fmt.Sprintf("go run ./cmd/difftest -seed %d -case %d", seed, index)
+	if without != "" {
+		repro += " -without " + without
+	}
+	header := fmt.Sprintf("# Covers: differential-test case (%s, shrunk); svc2rules vs kube-proxy: %s\n", repro, why)
 	if err := os.WriteFile(filepath.Join(sd, "input.yaml"), append([]byte(header), c.Render()...), 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(sd, "args"), c.ArgsFile(fmt.Sprintf("differential test seed %d case %d", seed, index)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(sd, "args"), c.ArgsFile("differential test: "+repro), 0o644); err != nil {
 		return err
 	}
 	scs, err := corpus.Load(dir, []string{name})
