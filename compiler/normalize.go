@@ -35,7 +35,11 @@ type Note struct {
 	Message string
 }
 
-func (n Note) String() string {
+// String is the note on one line: control characters of hostile file and
+// object names are escaped (see InputError.Error).
+func (n Note) String() string { return escapeControl(n.text()) }
+
+func (n Note) text() string {
 	loc := n.Source.File
 	if n.Source.Line > 0 {
 		loc = fmt.Sprintf("%s:%d", loc, n.Source.Line)

@@ -3,6 +3,7 @@ package compiler
 import (
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
@@ -185,6 +186,10 @@ func (npa NodePortAddresses) NodeIPs(addresses []string) []string {
 	return out
 }
 
+// interfaceNameRE is what svc2rules accepts as a local-detector interface
+// name (Linux allows more, but nothing a rule could be broken with).
+var interfaceNameRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,15}$`)
+
 // LocalDetector is kube-proxy's local-traffic detector for one family.
 type LocalDetector struct {
 	// Mode: "" (none), "ClusterCIDR", "NodeCIDR", "BridgeInterface" or "InterfaceNamePrefix".
@@ -244,6 +249,11 @@ func NewLocalDetector(family v1.IPFamily, mode string, cidrs []string, iface str
 	case "BridgeInterface", "InterfaceNamePrefix":
 		if iface == "" {
 			return LocalDetector{}, fmt.Errorf("--detect-local-mode %s needs an interface name", mode)
+		}
+		if !interfaceNameRE.MatchString(iface) {
+			// It is written into rules (-i NAME, iifname NAME): only what a
+			// Linux interface name may hold, and no quote, space or newline.
+			return LocalDetector{}, fmt.Errorf("--detect-local-mode %s: invalid interface name %q (1 to 15 of A-Z a-z 0-9 . _ @ -)", mode, iface)
 		}
 		return LocalDetector{Mode: mode, Value: iface}, nil
 	case "None":

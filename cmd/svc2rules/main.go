@@ -31,6 +31,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	var st interface{ ExitStatus() int }
+	if errors.As(err, &st) {
+		return st.ExitStatus() // check's findings, diff's changes: reported on stdout
+	}
 	fmt.Fprintf(stderr, "svc2rules: error: %v\n", err)
 	var ue *cli.UsageError
 	if errors.As(err, &ue) || isFlagError(err) {
