@@ -151,6 +151,17 @@ func Generate(s *Scenario, all bool) (Generated, error) {
 	fmt.Fprintf(&prov, "# Expected files of golden/%s: the output of the real kube-proxy %s rule generators\n", s.Name, oracle.KubernetesVersion)
 	fmt.Fprintf(&prov, "# (k8s.io/kubernetes %s, one full sync, run offline by conformance/oracle) for %s and args.\n", oracle.KubernetesVersion, s.InputFile)
 	fmt.Fprintf(&prov, "# Regenerate: cd conformance && go run ./cmd/golden -update %s\n", s.Name)
+	// Lines about other files (e.g. "materialized.yaml: svc2rules materialize
+	// ...") are kept as they are.
+	if old, err := os.ReadFile(filepath.Join(s.Dir, Provenance)); err == nil {
+		for _, l := range strings.Split(string(old), "\n") {
+			name, _, ok := strings.Cut(l, ":")
+			if !ok || strings.HasPrefix(l, "#") || isExpectedFile(name) {
+				continue
+			}
+			prov.WriteString(l + "\n")
+		}
+	}
 	for _, f := range files {
 		cmd := fmt.Sprintf("go run ./cmd/kporacle -b %s", f.Backend)
 		if f.Backend == "iptables" && f.View == "restore" {
@@ -175,6 +186,15 @@ func Generate(s *Scenario, all bool) (Generated, error) {
 	}
 	out[Provenance] = prov.Bytes()
 	return out, nil
+}
+
+func isExpectedFile(name string) bool {
+	for _, f := range Files {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Write writes g into the scenario directory (only files whose content
