@@ -188,7 +188,7 @@ func Run(o Options) (*Report, error) {
 			}
 			table = t.Output
 		}
-		ctx := &context{o: c, plan: plan, output: out, table: table, npa: nodePortAddresses(c, plan)}
+		ctx := &context{o: c, plan: plan, output: out, table: table, npa: nodePortAddresses(c, plan), usc: map[string]*usPort{}}
 		for _, sp := range plan.ServicePorts {
 			q, ok := selected(sp, o.Services)
 			if !ok {
@@ -270,6 +270,7 @@ type context struct {
 	output string
 	table  string
 	npa    compiler.NodePortAddresses
+	usc    map[string]*usPort
 }
 
 func hostPort(ip string, port int32) string { return net.JoinHostPort(ip, strconv.Itoa(int(port))) }
@@ -332,6 +333,14 @@ func (x *context) port(sp *compiler.ServicePort) Port {
 	}
 	if sp.NodePort != 0 {
 		p.NodePort = &NodePort{Port: sp.NodePort, Where: x.nodePortWhere()}
+		if x.o.Backend == "userspace" {
+			if us := x.us(sp); !us.nodePortOpen {
+				p.NodePort.Where = "nowhere: " + us.rows["nodePort"]
+				if us.proxyNone {
+					p.NodePort.Where = "nowhere: " + us.rows["proxy port"]
+				}
+			}
+		}
 	}
 	p.Topology = x.topology(sp)
 	if x.o.Backend == "userspace" {
@@ -466,24 +475,14 @@ func (x *context) endpointSets(sp *compiler.ServicePort) (internal, external []*
 		}
 		return pick(sp.InternalPolicyLocal), pick(sp.ExternalPolicyLocal)
 	case "userspace":
-		var ready []*compiler.Endpoint
+		var used []*compiler.Endpoint
+		us := x.us(sp)
 		for _, ep := range sp.Endpoints {
-			if ep.Ready {
-				ready = append(ready, ep)
+			if us.weight[ep.String()] > 0 {
+				used = append(used, ep)
 			}
 		}
-		if bs := userspaceBackends(x.table, sp.SPN); bs != nil {
-			ready = nil
-			for _, ep := range sp.Endpoints {
-				for _, b := range bs {
-					if b == ep.String() {
-						ready = append(ready, ep)
-						break
-					}
-				}
-			}
-		}
-		return ready, ready
+		return used, used
 	}
 	if sp.HasInternalEndpoints() {
 		if sp.InternalPolicyLocal {
@@ -518,6 +517,9 @@ func (x *context) traffic(sp *compiler.ServicePort, external bool, eps []*compil
 		for _, ip := range sp.LoadBalancerVIPs {
 			t.Via = append(t.Via, "load balancer IP "+hostPort(ip, sp.Port))
 		}
+	}
+	if x.o.Backend == "userspace" {
+		return x.userspaceTraffic(sp, external, t)
 	}
 	node := x.plan.Node.Name
 	if node == "" {
@@ -655,6 +657,9 @@ func (x *context) use(sp *compiler.ServicePort, ep *compiler.Endpoint, external 
 	for _, e := range eps {
 		if e == ep {
 			u := Use{Used: true, Weight: 1 / float64(len(eps))}
+			if x.o.Backend == "userspace" {
+				u.Weight = x.us(sp).weight[ep.String()]
+			}
 			switch {
 			case x.o.Backend == "userspace":
 				u.Why = "ready address of the Endpoints"
@@ -781,4 +786,81 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// userspaceTraffic is a traffic class in kube-proxy v1.25's userspace mode,
+// read from its proxy table: which addresses have a portal, and the
+// proxy's backends.
+func (x *context) userspaceTraffic(sp *compiler.ServicePort, external bool, t Traffic) Traffic {
+	us := x.us(sp)
+	var via, lost []string
+	add := func(label, hp string) {
+		if us.portals[hp] {
+			via = append(via, label+" "+hp)
+		} else {
+			lost = append(lost, label+" "+hp)
+		}
+	}
+	if !external {
+		add("cluster IP", hostPort(sp.ClusterIP, sp.Port))
+	} else {
+		if sp.NodePort != 0 {
+			if us.nodePortOpen {
+				via = append(via, fmt.Sprintf("NodePort %d", sp.NodePort))
+			} else {
+				lost = append(lost, fmt.Sprintf("NodePort %d", sp.NodePort))
+			}
+		}
+		for _, ip := range sp.ExternalIPs {
+			add("external IP", hostPort(ip, sp.Port))
+		}
+		for _, ip := range sp.LoadBalancerVIPs {
+			add("load balancer IP", hostPort(ip, sp.Port))
+		}
+	}
+	t.Via = via
+	t.Masquerade = x.masquerade(sp, external)
+	switch {
+	case us.proxyNone:
+		t.Via = append(via, lost...)
+		t.Verdict = "NO-MATCH"
+		t.Why = "kube-proxy does not proxy this port: " + strings.TrimPrefix(us.rows["proxy port"], "none: ")
+		t.Masquerade = "no rule"
+		return t
+	case len(via) == 0:
+		t.Via = lost
+		t.Verdict = "NO-MATCH"
+		t.Why = "kube-proxy writes no portal rule for it"
+		if w := us.rows["warning"]; w != "" {
+			t.Why += ": " + w
+		}
+		t.Masquerade = "no rule"
+		return t
+	case len(us.backends) == 0:
+		t.Verdict = "REJECT"
+		t.Why = "no ready address in the Endpoints: kube-proxy's userspace proxy accepts the connection and closes it"
+	default:
+		t.Verdict = "load-balanced"
+		t.Why = "the ready addresses of the Endpoints (kube-proxy v1.25's userspace mode ignores policies, topology and terminating endpoints)"
+		seen := map[string]bool{}
+		for _, b := range us.backends {
+			if seen[b] {
+				continue
+			}
+			seen[b] = true
+			t.Shares = append(t.Shares, Share{Endpoint: b, Weight: us.weight[b], How: "round robin"})
+		}
+		if sp.SessionAffinityClientIP {
+			for i := range t.Shares {
+				t.Shares[i].How += "; " + us.rows["affinity"]
+			}
+		}
+	}
+	if len(lost) > 0 {
+		t.Why += "; no portal for " + strings.Join(lost, ", ")
+	}
+	if len(sp.LoadBalancerVIPs) > 0 && len(sp.LoadBalancerSourceRanges) > 0 && external {
+		t.Firewall = "loadBalancerSourceRanges " + strings.Join(sp.LoadBalancerSourceRanges, ", ") + " are ignored by the userspace mode: every source reaches the load balancer IPs"
+	}
+	return t
 }

@@ -502,24 +502,50 @@ func userspaceBlock(table, spn string) []string {
 	return out
 }
 
-// userspaceBackends returns the backends of the table ("" none; nil unknown).
-func userspaceBackends(table, spn string) []string {
-	for _, row := range userspaceBlock(table, spn) {
-		if v, ok := strings.CutPrefix(row, "backends:"); ok {
-			v = strings.TrimSpace(v)
-			if strings.HasPrefix(v, "none") {
-				return []string{}
-			}
-			if i := strings.Index(v, " ("); i >= 0 {
-				v = v[:i]
-			}
-			return strings.Fields(v)
-		}
-	}
-	if table == "" {
-		return nil
-	}
-	return []string{}
+var _ = fmt.Sprintf
+
+// usPort is a service port's block of the userspace table.
+type usPort struct {
+	rows         map[string]string
+	proxyNone    bool
+	portals      map[string]bool // "IP:port" redirected to the proxy
+	nodePortOpen bool
+	backends     []string           // in the table's order, duplicates kept
+	weight       map[string]float64 // share of each backend
 }
 
-var _ = fmt.Sprintf
+func (x *context) us(sp *compiler.ServicePort) *usPort {
+	if u := x.usc[sp.SPN]; u != nil {
+		return u
+	}
+	u := &usPort{rows: map[string]string{}, portals: map[string]bool{}, weight: map[string]float64{}}
+	for _, row := range userspaceBlock(x.table, sp.SPN) {
+		k, v, ok := strings.Cut(row, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if old, dup := u.rows[k]; dup {
+			v = old + "; " + v
+		}
+		u.rows[k] = v
+	}
+	u.proxyNone = strings.HasPrefix(u.rows["proxy port"], "none")
+	for _, p := range strings.Split(u.rows["portals"], ", ") {
+		if f := strings.Fields(p); len(f) > 0 && f[0] != "none" {
+			u.portals[f[0]] = true
+		}
+	}
+	u.nodePortOpen = !u.proxyNone && strings.Contains(u.rows["nodePort"], " on ")
+	if b := u.rows["backends"]; b != "" && !strings.HasPrefix(b, "none") {
+		if i := strings.Index(b, " ("); i >= 0 {
+			b = b[:i]
+		}
+		u.backends = strings.Fields(b)
+		for _, e := range u.backends {
+			u.weight[e] += 1 / float64(len(u.backends))
+		}
+	}
+	x.usc[sp.SPN] = u
+	return u
+}
