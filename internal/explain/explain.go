@@ -157,6 +157,7 @@ func Run(o Options) (*Report, error) {
 	}
 	rep := &Report{Backend: o.Compile.Backend, Node: Node{Name: o.Compile.NodeName, IPs: map[string]string{}}}
 	found := map[string]bool{}
+	var skipped []string
 	for _, fam := range fams {
 		c := o.Compile
 		c.IPFamily = fam
@@ -166,7 +167,14 @@ func Run(o Options) (*Report, error) {
 		c.UserspaceSection = "rules"
 		res, err := cli.Compile(c, stdin())
 		if err != nil {
-			return nil, err
+			var ue *cli.UsageError
+			if explicit || errors.As(err, &ue) || fam == fams[0] {
+				return nil, err
+			}
+			// Both families implicitly: one that cannot be compiled (the
+			// userspace mode without a node IP of it, say) is left out.
+			skipped = append(skipped, fmt.Sprintf("%s not explained: %v", fam, err))
+			continue
 		}
 		if fam == fams[0] {
 			for _, n := range res.Notes {
@@ -204,9 +212,14 @@ func Run(o Options) (*Report, error) {
 			if explicit {
 				fam = strings.Join(fams, ", ")
 			}
-			return nil, fmt.Errorf("service port %q not found in the input (%s); give ns/name or ns/name:port (port name or number)", q, fam)
+			msg := fmt.Sprintf("service port %q not found in the input (%s); give ns/name or ns/name:port (port name or number)", q, fam)
+			if len(skipped) > 0 {
+				msg += " (" + strings.Join(skipped, "; ") + ")"
+			}
+			return nil, errors.New(msg)
 		}
 	}
+	rep.Notes = append(rep.Notes, skipped...)
 	if len(rep.Ports) == 0 {
 		return nil, errors.New("the input has no service port")
 	}
