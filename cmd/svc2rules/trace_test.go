@@ -86,7 +86,9 @@ func TestTraceCommandJSON(t *testing.T) {
 			Endpoint    string
 			Masquerade  bool
 		}
-		Paths []struct{ Steps []struct{ Hook, Chain string } }
+		Paths []struct {
+			Steps []struct{ Hook, Chain string }
+		}
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("%v\n%s", err, r.stdout)

@@ -67,9 +67,9 @@ func endpoint(t *testing.T, p explain.Port, ep string) explain.Endpoint {
 func TestWhy(t *testing.T) {
 	cases := []struct {
 		backend, spn, ep string
-		external        bool
-		used            bool
-		why             string
+		external         bool
+		used             bool
+		why              string
 	}{
 		{"iptables", "t/web:http", "10.244.2.99:8080", false, false, "not ready"},
 		{"iptables", "t/web:http", "10.244.1.10:8080", false, true, "ready"},
@@ -332,4 +332,3 @@ func TestRender(t *testing.T) {
 		t.Error("unknown format accepted")
 	}
 }
-
