@@ -293,14 +293,14 @@ type allocation struct {
 }
 
 // clusterServiceCIDRs returns the CIDRs allocation uses per family, and the
-// cluster's primary family: --service-cidrs, else the ServiceCIDR objects of
-// the input, else the kubeadm defaults (both families).
+// cluster's primary family: --service-cidrs together with the ServiceCIDR
+// objects of the input (a cluster allocates from all its ServiceCIDRs; the
+// --service-cluster-ip-range one is just the first), else the kubeadm
+// defaults (both families).
 func clusterServiceCIDRs(flag []string, objs []*ServiceCIDRObject) (map[v1.IPFamily][]*net.IPNet, v1.IPFamily, error) {
 	raw := append([]string(nil), flag...)
-	if len(raw) == 0 {
-		for _, o := range objs {
-			raw = append(raw, o.CIDRs...)
-		}
+	for _, o := range objs {
+		raw = append(raw, o.CIDRs...)
 	}
 	if len(raw) == 0 {
 		raw = []string{DefaultServiceCIDRv4, DefaultServiceCIDRv6}

@@ -180,13 +180,23 @@ func resolveNode(in *Inputs, opts Options, family v1.IPFamily) (Node, error) {
 			n.IP = ip.String()
 		}
 	}
+	if nodeObj != nil {
+		n.PodCIDRs = append([]string(nil), nodeObj.Spec.PodCIDRs...)
+		if len(n.PodCIDRs) == 0 && nodeObj.Spec.PodCIDR != "" {
+			n.PodCIDRs = []string{nodeObj.Spec.PodCIDR}
+		}
+	}
 	if len(opts.NodeIPs) == 0 && nodeObj != nil {
-		for _, a := range nodeObj.Status.Addresses {
-			if a.Type != v1.NodeInternalIP {
-				continue
-			}
-			if ip := netutils.ParseIPSloppy(a.Address); ip != nil && isMine(ip) && n.IP == "" {
-				n.IP = ip.String()
+		// kube-proxy takes the Node's host IPs as utilnode.GetNodeHostIPs
+		// orders them: InternalIPs first, then ExternalIPs.
+		for _, typ := range []v1.NodeAddressType{v1.NodeInternalIP, v1.NodeExternalIP} {
+			for _, a := range nodeObj.Status.Addresses {
+				if a.Type != typ {
+					continue
+				}
+				if ip := netutils.ParseIPSloppy(a.Address); ip != nil && isMine(ip) && n.IP == "" {
+					n.IP = ip.String()
+				}
 			}
 		}
 	}

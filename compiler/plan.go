@@ -54,6 +54,9 @@ type Node struct {
 	// node has none of that family (kube-proxy then uses the loopback address
 	// where it needs one, see PrimaryIPOrLoopback).
 	IP string
+	// PodCIDRs are the node's spec.podCIDRs (from the Node object named
+	// Name), which kube-proxy's NodeCIDR local-traffic detector uses.
+	PodCIDRs []string
 	// Addresses are all addresses on the node's interfaces of Plan.Family,
 	// canonical text, sorted by string, de-duplicated: the primary IP, the
 	// extra --node-addresses and the loopback address (127.0.0.1 / ::1).

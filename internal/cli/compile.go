@@ -265,6 +265,18 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 	}
 	notes = append(notes, buildNotes...)
 
+	if o.DetectLocalMode == "NodeCIDR" {
+		// kube-proxy's NodeCIDR detector uses the Node object's
+		// spec.podCIDRs, not --cluster-cidr.
+		detector, err = compiler.NewLocalDetector(family, "NodeCIDR", plan.Node.PodCIDRs, "")
+		if err != nil {
+			return nil, &UsageError{Err: fmt.Errorf("Node %s: spec.podCIDRs: %v", o.NodeName, err)}
+		}
+		if !detector.IsImplemented() {
+			notes = append(notes, compiler.Note{Message: fmt.Sprintf("--detect-local-mode NodeCIDR: no Node object named %q with a spec.podCIDRs entry of the family in the input: no local-traffic detector", o.NodeName)})
+		}
+	}
+
 	// --nodeport-addresses keywords expand with the node IPs as kube-proxy's
 	// server does: flags first, else what the plan found (Node object).
 	v4, v6 := nodeIPsByFamily(o.NodeIPs)
