@@ -267,13 +267,15 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 
 	if o.DetectLocalMode == "NodeCIDR" {
 		// kube-proxy's NodeCIDR detector uses the Node object's
-		// spec.podCIDRs, not --cluster-cidr.
-		detector, err = compiler.NewLocalDetector(family, "NodeCIDR", plan.Node.PodCIDRs, "")
-		if err != nil {
-			return nil, &UsageError{Err: fmt.Errorf("Node %s: spec.podCIDRs: %v", o.NodeName, err)}
+		// spec.podCIDRs; without them in the input, --cluster-cidr stands in
+		// for this node's pod CIDRs.
+		cidrs := o.ClusterCIDRs
+		if len(plan.Node.PodCIDRs) > 0 {
+			cidrs = plan.Node.PodCIDRs
 		}
-		if !detector.IsImplemented() {
-			notes = append(notes, compiler.Note{Message: fmt.Sprintf("--detect-local-mode NodeCIDR: no Node object named %q with a spec.podCIDRs entry of the family in the input: no local-traffic detector", o.NodeName)})
+		detector, err = compiler.NewLocalDetector(family, "NodeCIDR", cidrs, "")
+		if err != nil {
+			return nil, &UsageError{Err: fmt.Errorf("--detect-local-mode NodeCIDR: %v", err)}
 		}
 	}
 
