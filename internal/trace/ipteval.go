@@ -122,6 +122,7 @@ func (m *machine) iptMatch(st *state, r *iptRule, t *iptTable, c *iptChain, idx 
 		}
 		return []mfork{{st: st, matched: true}}
 	}
+	m.forks(2)
 	yes := st.fork(prob)
 	for _, e := range effects {
 		e(yes)

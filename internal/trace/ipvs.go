@@ -400,6 +400,7 @@ func (m *machine) ipvsHook(st *state, hook string) []cres {
 	case "lc", "wlc", "sed", "nq":
 		m.assumef("ipvs scheduler %s picks by active connections: shown as an even (or weighted) choice on an idle node", v.sched)
 	}
+	m.forks(n)
 	var out []cres
 	for _, r := range v.reals {
 		if r.weight <= 0 {

@@ -331,6 +331,9 @@ func (rs *Ruleset) parseText(name, text string, lineOffset int) error {
 			continue
 		case block != nil && strings.HasPrefix(trim, ":"):
 			cf := strings.Fields(trim[1:])
+			if len(cf) == 0 {
+				return fmt.Errorf("%s:%d: chain line without a name", name, ln)
+			}
 			op := iptOp{kind: 'N', chain: cf[0]}
 			if len(cf) > 1 {
 				op.policy = cf[1]

@@ -109,6 +109,7 @@ func (m *machine) nftEval(st *state, sels []selector) ([]lhsFork, bool) {
 			}
 			v = nval{kind: "fib", s: t}
 		case "numgen":
+			m.forks(s.mod * len(forks))
 			var next []lhsFork
 			for _, f := range forks {
 				for i := 0; i < s.mod; i++ {

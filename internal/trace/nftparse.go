@@ -837,6 +837,10 @@ func (p *nftParser) command(verb string) error {
 
 // ---- rules ----
 
+// maxNumgen bounds numgen's modulus (kube-proxy's is the number of
+// endpoints of a service port).
+const maxNumgen = 1 << 16
+
 var verdicts = map[string]bool{"accept": true, "drop": true, "return": true, "continue": true, "queue": true}
 
 // parseNFTRule turns a rule's tokens into statements.
@@ -985,7 +989,7 @@ func (rp *ruleParser) selector() (selector, bool, error) {
 			return selector{}, false, fmt.Errorf("numgen without mod")
 		}
 		mod, err := strconv.Atoi(rp.peekAt(3))
-		if err != nil || mod <= 0 {
+		if err != nil || mod <= 0 || mod > maxNumgen {
 			return selector{}, false, fmt.Errorf("bad numgen modulus %q", rp.peekAt(3))
 		}
 		rp.pos += 4

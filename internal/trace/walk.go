@@ -37,6 +37,15 @@ type state struct {
 	proxy    *proxyPort
 }
 
+// forks counts the random branches taken, against runaway rule sets.
+func (m *machine) forks(n int) {
+	m.work += n
+	m.paths += n
+	if m.work > maxWorkVar || m.paths > 4*maxPathsVar {
+		panic(errBudget)
+	}
+}
+
 func (s *state) fork(p float64) *state {
 	c := *s
 	c.prob = s.prob * p
@@ -110,10 +119,11 @@ type cres struct {
 }
 
 // limits keep hostile or looping rule sets from running away.
-const (
-	maxDepth = 64
-	maxWork  = 20_000_000
-	maxPaths = 20_000
+const maxDepth = 64
+
+var (
+	maxWorkVar  = 20_000_000
+	maxPathsVar = 20_000
 )
 
 var errBudget = errors.New("trace: too much work (a loop in the rules, or too many random branches)")
@@ -151,7 +161,7 @@ func (m *machine) assumef(format string, args ...any) {
 
 func (m *machine) spend() {
 	m.work++
-	if m.work > maxWork {
+	if m.work > maxWorkVar {
 		panic(errBudget)
 	}
 }
@@ -250,7 +260,7 @@ func (m *machine) runHook(in []*state, hook string, skipNAT bool) (cont, done []
 		}
 		cur = next
 		m.paths = len(cur) + len(done)
-		if m.paths > maxPaths {
+		if m.paths > maxPathsVar {
 			panic(errBudget)
 		}
 	}
