@@ -10,8 +10,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -321,6 +324,8 @@ func expandPath(p string, recursive bool) ([]string, error) {
 type document struct {
 	data []byte
 	src  Source
+	// json is set for the values of a JSON stream (splitJSON).
+	json bool
 }
 
 // splitDocuments splits a YAML stream at "---" lines (or a JSON stream into
@@ -418,7 +423,7 @@ func splitJSON(file string, data []byte, max int) ([]document, error) {
 		for start < int64(len(data)) && strings.ContainsRune(" \t\r\n,", rune(data[start])) {
 			start++
 		}
-		docs = append(docs, document{data: raw, src: Source{File: file, Document: len(docs) + 1, Line: lines.at(data, start)}})
+		docs = append(docs, document{data: raw, src: Source{File: file, Document: len(docs) + 1, Line: lines.at(data, start)}, json: true})
 	}
 	return docs, nil
 }
@@ -450,16 +455,99 @@ func (in *Inputs) addFile(file string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range docs {
-		if err := in.countDocument(d.src); err != nil {
-			return err
+	return in.addDocuments(docs)
+}
+
+// documentToJSON converts one document to JSON as sigs.k8s.io/yaml's
+// YAMLToJSON does, through a faster path when the document allows one
+// (fastYAMLToJSON, fastJSONToJSON) giving the same bytes.
+func documentToJSON(d document) ([]byte, error) {
+	fast := fastYAMLToJSON
+	if d.json {
+		fast = fastJSONToJSON
+	}
+	if j, ok := fast(d.data); ok {
+		return j, nil
+	}
+	j, err := yaml.YAMLToJSON(d.data)
+	if err != nil {
+		return nil, &InputError{Source: d.src, Err: fmt.Errorf("invalid YAML: %v", cleanYAMLError(err))}
+	}
+	return j, nil
+}
+
+// decodeDocument is the pure part of reading one document (conversion to
+// JSON and decoding), so that documents can be decoded in parallel.
+func decodeDocument(d document) decodedObject {
+	j, err := documentToJSON(d)
+	if err != nil {
+		return decodedObject{err: err}
+	}
+	return decodeJSON(j, d.src)
+}
+
+// parallelChunk is the number of documents a decoding worker takes at a time.
+const parallelChunk = 64
+
+// addDocuments decodes the documents (in parallel when there are many) and
+// adds them in input order, stopping at the first error in input order,
+// exactly as decoding them one after the other would.
+func (in *Inputs) addDocuments(docs []document) error {
+	workers := runtime.GOMAXPROCS(0)
+	if workers > 8 {
+		workers = 8
+	}
+	if workers < 2 || len(docs) < 2*parallelChunk {
+		for _, d := range docs {
+			if err := in.countDocument(d.src); err != nil {
+				return err
+			}
+			r := decodeDocument(d)
+			if err := in.addDecoded(&r, 0); err != nil {
+				return err
+			}
 		}
-		j, err := yaml.YAMLToJSON(d.data)
-		if err != nil {
-			return &InputError{Source: d.src, Err: fmt.Errorf("invalid YAML: %v", cleanYAMLError(err))}
-		}
-		if err := in.addJSON(j, d.src, 0); err != nil {
-			return err
+		return nil
+	}
+	chunks := (len(docs) + parallelChunk - 1) / parallelChunk
+	results := make([]decodedObject, len(docs))
+	done := make([]chan struct{}, chunks)
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	var next atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				c := int(next.Add(1) - 1)
+				if c >= chunks {
+					return
+				}
+				for i := c * parallelChunk; i < len(docs) && i < (c+1)*parallelChunk; i++ {
+					results[i] = decodeDocument(docs[i])
+					docs[i].data = nil
+				}
+				close(done[c])
+			}
+		}()
+	}
+	defer wg.Wait()
+	for c := 0; c < chunks; c++ {
+		<-done[c]
+		for i := c * parallelChunk; i < len(docs) && i < (c+1)*parallelChunk; i++ {
+			err := in.countDocument(docs[i].src)
+			if err == nil {
+				err = in.addDecoded(&results[i], 0)
+			}
+			results[i] = decodedObject{}
+			if err != nil {
+				stop.Store(true)
+				return err
+			}
 		}
 	}
 	return nil
@@ -497,55 +585,103 @@ func objectName(j []byte) string {
 const maxListDepth = 4
 
 func (in *Inputs) addJSON(j []byte, src Source, depth int) error {
+	d := decodeJSON(j, src)
+	return in.addDecoded(&d, depth)
+}
+
+// decodedObject is one JSON document decoded (decodeJSON): an error, nothing
+// (null), an object of a kind kube-proxy reads, or the JSON and its type for
+// addDecoded to read on (Lists, workloads, skipped kinds).
+type decodedObject struct {
+	err  error
+	null bool
+
+	service     *v1.Service
+	endpoints   *v1.Endpoints
+	slice       *discovery.EndpointSlice
+	node        *v1.Node
+	serviceCIDR *networkingv1.ServiceCIDR
+
+	j   []byte
+	tm  typeMeta
+	src Source
+}
+
+// decodeJSON decodes one JSON document. It only reads j, so documents can
+// be decoded in parallel; addDecoded adds the result to the inputs.
+func decodeJSON(j []byte, src Source) decodedObject {
 	if string(bytes.TrimSpace(j)) == "null" {
-		return nil
+		return decodedObject{null: true}
 	}
 	var tm typeMeta
 	if err := json.Unmarshal(j, &tm); err != nil {
-		return &InputError{Source: src, Err: fmt.Errorf("not a Kubernetes object: %v", err)}
+		return decodedObject{err: &InputError{Source: src, Err: fmt.Errorf("not a Kubernetes object: %v", err)}}
 	}
 	if tm.Kind == "" {
-		return &InputError{Source: src, Err: errors.New("object has no kind")}
+		return decodedObject{err: &InputError{Source: src, Err: errors.New("object has no kind")}}
 	}
-	obj := tm.Kind + " " + objectName(j)
 	decode := func(into any) error {
 		if err := strictUnmarshal(j, into); err != nil {
-			return &InputError{Source: src, Object: obj, Err: err}
+			return &InputError{Source: src, Object: tm.Kind + " " + objectName(j), Err: err}
 		}
 		return nil
 	}
+	var d decodedObject
 	group, version := splitAPIVersion(tm.APIVersion)
 	switch {
 	case group == "" && version == "v1" && tm.Kind == "Service":
-		s := &v1.Service{}
-		if err := decode(s); err != nil {
-			return err
-		}
-		in.Services = append(in.Services, &ServiceObject{Service: s, Source: src})
+		d.service = &v1.Service{}
+		d.err = decode(d.service)
 	case group == "" && version == "v1" && tm.Kind == "Endpoints":
-		e := &v1.Endpoints{}
-		if err := decode(e); err != nil {
-			return err
-		}
-		in.Endpoints = append(in.Endpoints, &EndpointsObject{Endpoints: e, Source: src})
+		d.endpoints = &v1.Endpoints{}
+		d.err = decode(d.endpoints)
 	case group == "discovery.k8s.io" && version == "v1" && tm.Kind == "EndpointSlice":
-		e := &discovery.EndpointSlice{}
-		if err := decode(e); err != nil {
-			return err
-		}
-		in.EndpointSlices = append(in.EndpointSlices, &EndpointSliceObject{EndpointSlice: e, Source: src})
+		d.slice = &discovery.EndpointSlice{}
+		d.err = decode(d.slice)
 	case group == "" && version == "v1" && tm.Kind == "Node":
-		n := &v1.Node{}
-		if err := decode(n); err != nil {
-			return err
-		}
-		in.Nodes = append(in.Nodes, &NodeObject{Node: n, Source: src})
+		d.node = &v1.Node{}
+		d.err = decode(d.node)
 	case group == "networking.k8s.io" && (version == "v1" || version == "v1beta1") && tm.Kind == "ServiceCIDR":
-		c := &networkingv1.ServiceCIDR{}
-		if err := decode(c); err != nil {
-			return err
-		}
+		d.serviceCIDR = &networkingv1.ServiceCIDR{}
+		d.err = decode(d.serviceCIDR)
+	default:
+		d.j, d.tm = j, tm
+	}
+	d.src = src
+	return d
+}
+
+// addDecoded adds a decoded document to the inputs (Lists and workloads are
+// decoded here, in order).
+func (in *Inputs) addDecoded(d *decodedObject, depth int) error {
+	if d.err != nil {
+		return d.err
+	}
+	src := d.src
+	switch {
+	case d.null:
+	case d.service != nil:
+		in.Services = append(in.Services, &ServiceObject{Service: d.service, Source: src})
+	case d.endpoints != nil:
+		in.Endpoints = append(in.Endpoints, &EndpointsObject{Endpoints: d.endpoints, Source: src})
+	case d.slice != nil:
+		in.EndpointSlices = append(in.EndpointSlices, &EndpointSliceObject{EndpointSlice: d.slice, Source: src})
+	case d.node != nil:
+		in.Nodes = append(in.Nodes, &NodeObject{Node: d.node, Source: src})
+	case d.serviceCIDR != nil:
+		c := d.serviceCIDR
 		in.ServiceCIDRs = append(in.ServiceCIDRs, &ServiceCIDRObject{Name: c.Name, CIDRs: c.Spec.CIDRs, Source: src})
+	default:
+		return in.addOther(d.j, d.tm, src, depth)
+	}
+	return nil
+}
+
+// addOther adds a document of another kind than those decodeJSON decodes:
+// a List, a workload or a skipped kind.
+func (in *Inputs) addOther(j []byte, tm typeMeta, src Source, depth int) error {
+	group, version := splitAPIVersion(tm.APIVersion)
+	switch {
 	case strings.HasSuffix(tm.Kind, "List") && isListKind(group, version, tm.Kind):
 		if depth >= maxListDepth {
 			return &InputError{Source: src, Object: tm.Kind, Err: errors.New("Lists nested too deeply")}
