@@ -35,6 +35,42 @@ type nftSet struct {
 	valType string   // map value type ("verdict" or a data type)
 	flags   []string
 	elems   []*nftElem
+	keys    map[string]bool // the elements' joined keys
+}
+
+func elemKey(e *nftElem) string { return strings.Join(e.key, " . ") }
+
+// add adds elements whose key is not there yet (nft: "add" of an existing
+// element is a no-op).
+func (s *nftSet) add(elems []*nftElem) {
+	if s.keys == nil {
+		s.keys = map[string]bool{}
+		for _, e := range s.elems {
+			s.keys[elemKey(e)] = true
+		}
+	}
+	for _, e := range elems {
+		k := elemKey(e)
+		if !s.keys[k] {
+			s.keys[k] = true
+			s.elems = append(s.elems, e)
+		}
+	}
+}
+
+func (s *nftSet) remove(elems []*nftElem) {
+	drop := map[string]bool{}
+	for _, e := range elems {
+		drop[elemKey(e)] = true
+	}
+	kept := s.elems[:0]
+	for _, e := range s.elems {
+		if !drop[elemKey(e)] {
+			kept = append(kept, e)
+		}
+	}
+	s.elems = kept
+	s.keys = nil
 }
 
 type nftElem struct {
@@ -566,7 +602,7 @@ func (p *nftParser) setBody(s *nftSet) error {
 			if err != nil {
 				return err
 			}
-			s.elems = append(s.elems, elems...)
+			s.add(elems)
 		default:
 			p.untilEnd()
 		}
@@ -703,7 +739,7 @@ func (p *nftParser) command(verb string) error {
 				c.rules = nil
 			}
 			for _, s := range t.sets {
-				s.elems = nil
+				s.elems, s.keys = nil, nil
 			}
 			return nil
 		}
@@ -776,7 +812,7 @@ func (p *nftParser) command(verb string) error {
 			return nil
 		case "flush":
 			if s := t.sets[name]; s != nil {
-				s.elems = nil
+				s.elems, s.keys = nil, nil
 			}
 			return nil
 		}
@@ -799,28 +835,9 @@ func (p *nftParser) command(verb string) error {
 		}
 		switch verb {
 		case "delete", "destroy":
-			for _, e := range elems {
-				k := strings.Join(e.key, " . ")
-				for i, x := range s.elems {
-					if strings.Join(x.key, " . ") == k {
-						s.elems = append(s.elems[:i], s.elems[i+1:]...)
-						break
-					}
-				}
-			}
+			s.remove(elems)
 		default:
-			for _, e := range elems {
-				k := strings.Join(e.key, " . ")
-				dup := false
-				for _, x := range s.elems {
-					if strings.Join(x.key, " . ") == k {
-						dup = true
-					}
-				}
-				if !dup {
-					s.elems = append(s.elems, e)
-				}
-			}
+			s.add(elems)
 		}
 		return nil
 	default:
