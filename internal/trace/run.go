@@ -74,7 +74,30 @@ func Run(o RunOptions) (*Result, error) {
 	default:
 		return nil, &cli.UsageError{Err: errors.New("no rules: give -f PATH (manifests to compile) or --rules FILE (a node's rules)")}
 	}
-	return Trace(rs, o.Query, env)
+	q := o.Query
+	if q.From == "" && !inPrefixes(q.Src, env.Local) {
+		// A source inside --cluster-cidr is a pod's.
+		for _, c := range o.Compile.ClusterCIDRs {
+			if p, err := netip.ParsePrefix(c); err == nil && p.Contains(q.Src) {
+				q.From = FromPod
+				res, err := Trace(rs, q, env)
+				if res != nil {
+					res.Assumptions = append([]string{fmt.Sprintf("--from pod: the source %s is inside --cluster-cidr %s", q.Src, c)}, res.Assumptions...)
+				}
+				return res, err
+			}
+		}
+	}
+	return Trace(rs, q, env)
+}
+
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // compileInto compiles the manifests for the packet's family with the
