@@ -55,6 +55,7 @@ func TestTraceKernelViews(t *testing.T) {
 		cases   []tcase
 	}{
 		{"iptables", []string{"iptables-save-c.txt"}, []string{"ip6tables-save.txt"}, common},
+		{"iptables", []string{"iptables-save-c.txt", "ip6tables-save.txt"}, []string{"iptables-save-c.txt", "ip6tables-save.txt"}, common},
 		{"nft", []string{"nft-list-ruleset.txt"}, []string{"nft-list-ruleset.txt"}, common},
 		{"nft", []string{"nft-a-list-table-ip.txt"}, nil, common},
 		{"ipvs", []string{"ipvs-ipset-save.txt", "ipvs-iptables-save.txt", "ipvs-ipvsadm-S.txt", "ipvs-kube-ipvs0.txt"}, nil, nil},
