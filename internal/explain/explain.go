@@ -563,6 +563,13 @@ func (x *context) traffic(sp *compiler.ServicePort, external bool, eps []*compil
 	default:
 		t.Verdict = "DROP"
 		t.Why = fmt.Sprintf("%s Local and no ready (or serving terminating) endpoint on %s: kube-proxy drops it (the client times out)", pname, node)
+		if external && sp.UsesExternalChain() {
+			t.Why += "; traffic from the node itself"
+			if x.detector().IsImplemented() {
+				t.Why += " and from local pods"
+			}
+			t.Why += " still goes to the cluster's endpoints"
+		}
 	}
 	t.Masquerade = x.masquerade(sp, external)
 	if external && len(sp.LoadBalancerVIPs) > 0 && len(sp.LoadBalancerSourceRanges) > 0 {
@@ -747,14 +754,20 @@ func nodeOr(n string) string {
 	return n
 }
 
+// detector is the local-traffic detector of the plan's family.
+func (x *context) detector() compiler.LocalDetector {
+	iface := x.o.PodInterfaceNamePrefix
+	if x.o.DetectLocalMode == "BridgeInterface" {
+		iface = x.o.PodBridgeInterface
+	}
+	det, _ := compiler.NewLocalDetector(x.plan.Family, x.o.DetectLocalMode, x.o.ClusterCIDRs, iface)
+	return det
+}
+
 // masquerade says who is source-NATed.
 func (x *context) masquerade(sp *compiler.ServicePort, external bool) string {
 	o := x.o
-	iface := o.PodInterfaceNamePrefix
-	if o.DetectLocalMode == "BridgeInterface" {
-		iface = o.PodBridgeInterface
-	}
-	det, _ := compiler.NewLocalDetector(x.plan.Family, o.DetectLocalMode, o.ClusterCIDRs, iface)
+	det := x.detector()
 	local := ""
 	switch det.Mode {
 	case "ClusterCIDR", "NodeCIDR":
