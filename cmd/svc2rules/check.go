@@ -25,7 +25,7 @@ type findingsError struct {
 	code int
 }
 
-func (e findingsError) Error() string { return e.msg }
+func (e findingsError) Error() string   { return e.msg }
 func (e findingsError) ExitStatus() int { return e.code }
 
 // reuseFlags adds the named flags of "compile" (same names, meanings and

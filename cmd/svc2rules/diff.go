@@ -20,7 +20,7 @@ func init() { subcommands = append(subcommands, newDiffCommand) }
 // The report is on stdout already; ExitStatus lets run() exit without more.
 type diffChanged struct{ summary string }
 
-func (e diffChanged) Error() string { return "differences found (exit status 1): " + e.summary }
+func (e diffChanged) Error() string   { return "differences found (exit status 1): " + e.summary }
 func (e diffChanged) ExitStatus() int { return 1 }
 
 func newDiffCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
