@@ -760,7 +760,12 @@ func (x *context) detector() compiler.LocalDetector {
 	if x.o.DetectLocalMode == "BridgeInterface" {
 		iface = x.o.PodBridgeInterface
 	}
-	det, _ := compiler.NewLocalDetector(x.plan.Family, x.o.DetectLocalMode, x.o.ClusterCIDRs, iface)
+	cidrs := x.o.ClusterCIDRs
+	if x.o.DetectLocalMode == "NodeCIDR" && len(x.plan.Node.PodCIDRs) > 0 {
+		// kube-proxy's NodeCIDR detector reads the Node's spec.podCIDRs.
+		cidrs = x.plan.Node.PodCIDRs
+	}
+	det, _ := compiler.NewLocalDetector(x.plan.Family, x.o.DetectLocalMode, cidrs, iface)
 	return det
 }
 
