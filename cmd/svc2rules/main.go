@@ -96,7 +96,7 @@ func newCompileCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command
 			for _, n := range res.Notes {
 				fmt.Fprintf(stderr, "svc2rules: note: %s\n", n)
 			}
-			return cli.WriteOutput(o.Output, res.Output, stdout)
+			return cli.WriteResult(o, res, stdout, stderr)
 		},
 	}
 	o.AddFlags(cmd.Flags())

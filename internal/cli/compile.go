@@ -58,6 +58,10 @@ type CompileOptions struct {
 	FeatureGates string
 	ConfigFile   string
 
+	// Stats prints rules, chains, sets and lines per table and the time of
+	// each phase to stderr (stats.go).
+	Stats bool
+
 	// MaterializeFlags: allocation and endpoints from workloads (materialize.go).
 	MaterializeFlags
 }
@@ -107,6 +111,7 @@ func (o *CompileOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.Var(newListValue(&o.ServiceCIDRs), "service-cidrs", "ServiceCIDR ranges (added to those of ServiceCIDR objects in the input; nft drops traffic to unallocated addresses in them); also where missing ClusterIPs are allocated (none given: the ServiceCIDR objects, else 10.96.0.0/12,fd00:10:96::/112 for allocation only)")
 	fs.StringVar(&o.FeatureGates, "feature-gates", o.FeatureGates, "kube-proxy --feature-gates, e.g. AllowServiceExternalIPs=false,KubeProxyNFTablesLocalhostNodePorts=true")
 	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "a KubeProxyConfiguration file; flags given on the command line override it")
+	fs.BoolVar(&o.Stats, "stats", o.Stats, "print to stderr the size of the plan, the chains, rules, sets and lines per table, and the time of each phase (load, materialize, build, render, write)")
 	o.addMaterializeFlags(fs)
 }
 
@@ -117,6 +122,8 @@ type Result struct {
 	Plan   *compiler.Plan
 	// Materialized is the cluster compiled: what was allocated and derived.
 	Materialized *compiler.Materialized
+	// Stats are set with --stats (stats.go).
+	Stats *Stats
 }
 
 // UsageError is a bad flag value (exit status 2).
@@ -243,14 +250,21 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 		return nil, err
 	}
 
+	var st *Stats
+	if o.Stats {
+		st = &Stats{}
+	}
+	phase := newPhaseTimer(st)
 	in, err := compiler.Load(compiler.LoadOptions{Paths: o.Files, Recursive: o.Recursive, Stdin: stdin})
 	if err != nil {
 		return nil, err
 	}
+	phase.done("load")
 	notes, mat, err := compiler.Materialize(in, o.materializeOptions())
 	if err != nil {
 		return nil, err
 	}
+	phase.done("materialize")
 	plan, buildNotes, err := compiler.Build(in, compiler.Options{
 		Family:        family,
 		NodeName:      o.NodeName,
@@ -264,6 +278,7 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 		return nil, err
 	}
 	notes = append(notes, buildNotes...)
+	phase.done("build")
 
 	if o.DetectLocalMode == "NodeCIDR" {
 		// kube-proxy's NodeCIDR detector uses the Node object's
@@ -294,7 +309,7 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 	}
 	npa := compiler.ResolveNodePortAddresses(family, compiler.ExpandNodePortAddressKeywords(npaRaw, v4, v6))
 
-	res := &Result{Notes: notes, Plan: plan, Materialized: mat}
+	res := &Result{Notes: notes, Plan: plan, Materialized: mat, Stats: st}
 	switch o.Backend {
 	case "iptables":
 		view := iptables.View(o.IPTablesView)
@@ -343,6 +358,11 @@ func Compile(o CompileOptions, stdin io.Reader) (*Result, error) {
 		return nil, err
 	}
 	res.Output = withAllocationHeader(o, mat, res.Output)
+	phase.done("render")
+	if st != nil {
+		planStats(st, res)
+		countOutput(st, o, res.Output)
+	}
 	return res, nil
 }
 
