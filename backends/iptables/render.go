@@ -1,8 +1,11 @@
 package iptables
 
 import (
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,6 +109,16 @@ type payload struct {
 	filterChains, natChains []string
 	filterRules, natRules   []rule
 	args                    []string
+	// probabilities caches probability(n) by n.
+	probabilities []string
+}
+
+// probability is probability(n), formatted once per n.
+func (p *payload) probability(n int) string {
+	for len(p.probabilities) <= n {
+		p.probabilities = append(p.probabilities, probability(len(p.probabilities)))
+	}
+	return p.probabilities[n]
 }
 
 // line starts a new rule's arguments.
@@ -434,7 +447,7 @@ func writeServiceToEndpointRules(p *payload, sp *compiler.ServicePort, chain str
 		p.line()
 		epComment(ep)
 		if i < n-1 {
-			p.with("-m", "statistic", "--mode", "random", "--probability", probability(n-i))
+			p.with("-m", "statistic", "--mode", "random", "--probability", p.probability(n-i))
 		}
 		p.with("-j", epChain(ep)).nat(chain)
 	}
@@ -503,94 +516,182 @@ var builtinChains = map[string][]string{
 // per-service chains' rules ordered by service (the order kube-proxy itself
 // leaves to Go map iteration).
 func (p *payload) saveText(family v1.IPFamily) string {
+	tables := [2]saveTable{p.saveTable("filter", p.filterChains, p.filterRules), p.saveTable("nat", p.natChains, p.natRules)}
+	size := 0
+	for i := range tables {
+		size += tables[i].size
+	}
 	var b strings.Builder
-	b.Grow(80 * (len(p.filterRules) + len(p.natRules) + len(p.natChains) + 32))
-	for _, table := range []string{"filter", "nat"} {
-		chains := map[string][]string{}
-		declared := map[string]bool{}
-		declare := func(c string) {
-			if !declared[c] {
-				declared[c] = true
-				chains[c] = chains[c][:0:0]
-			}
-		}
-		for _, c := range builtinChains[table] {
-			declare(c)
-		}
-		// Jump rules: EnsureChain then EnsureRule(Prepend), so the last call
-		// ends up first in its built-in chain.
-		for i := len(jumpChains) - 1; i >= 0; i-- {
-			j := jumpChains[i]
-			if j.table != table {
-				continue
-			}
-			declare(j.dst)
-			args := append([]string(nil), j.extra...)
-			if j.comment != "" {
-				args = append(args, "-m", "comment", "--comment", `"`+j.comment+`"`)
-			}
-			args = append(args, "-j", j.dst)
-			chains[j.src] = append(chains[j.src], join(j.src, args))
-		}
-		decl, rules := p.filterChains, p.filterRules
-		if table == "nat" {
-			decl, rules = p.natChains, p.natRules
-		}
-		for _, c := range decl {
-			declare(c)
-		}
-		for _, r := range rules {
-			chains[r.chain] = append(chains[r.chain], r.text)
-		}
-		names := make([]string, 0, len(chains))
-		for c := range chains {
-			names = append(names, c)
-		}
-		sort.Slice(names, func(i, j int) bool { return chainLess(names[i], names[j]) })
-		b.WriteString("*" + table + "\n")
-		isBuiltin := map[string]bool{}
-		for _, c := range builtinChains[table] {
-			isBuiltin[c] = true
-		}
-		for _, c := range names {
-			if isBuiltin[c] {
-				b.WriteString(":" + c + " ACCEPT [0:0]\n")
-			} else {
-				b.WriteString(":" + c + " - [0:0]\n")
-			}
-		}
-		for _, c := range names {
-			lines := chains[c]
-			if sortsByService(table, c) {
-				lines = sortByService(lines, table == "nat" && c == kubeServicesChain)
-			}
-			for _, l := range lines {
-				b.WriteString(l)
-				b.WriteByte('\n')
-			}
-		}
-		b.WriteString("COMMIT\n")
+	b.Grow(size)
+	for i := range tables {
+		tables[i].write(&b)
 	}
 	return b.String()
 }
 
-// chainLess is the chain order of upstream's sortIPTablesRules.
-func chainLess(a, b string) bool {
-	rank := func(c string) int {
-		switch {
-		case c == kubeNodePortsChain:
-			return 0
-		case c == kubeServicesChain:
-			return 1
-		case strings.HasPrefix(c, "KUBE-"):
-			return 2
+// saveTable is one table of the save view: its chains in upstream's order,
+// each with its lines.
+type saveTable struct {
+	name    string
+	chains  []saveChain
+	builtin map[string]bool
+	size    int // bytes of the table's text
+}
+
+type saveChain struct {
+	name string
+	// rank and the name's first 16 bytes (big-endian, zero-padded) order
+	// the chains without comparing whole names (names hold no NUL byte, so
+	// the padded order is the names' order; ties compare the names).
+	rank       int
+	key1, key2 uint64
+	lines      []string
+}
+
+// nameKeys are the first 16 bytes of s as two big-endian numbers.
+func nameKeys(s string) (k1, k2 uint64) {
+	var b [16]byte
+	copy(b[:], s)
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+}
+
+// saveTable groups a table's jump rules and rules per chain (one map lookup
+// per run of rules of the same chain, not per rule), orders the chains as
+// upstream's sortIPTablesRules does (chainRank, then name) and sorts the per-service chains' rules by service.
+func (p *payload) saveTable(table string, decl []string, rules []rule) saveTable {
+	t := saveTable{name: table, builtin: map[string]bool{}}
+	index := make(map[string]int, len(decl)+16)
+	var chains []saveChain
+	get := func(c string) int {
+		if i, ok := index[c]; ok {
+			return i
 		}
-		return 3
+		i := len(chains)
+		index[c] = i
+		k1, k2 := nameKeys(c)
+		chains = append(chains, saveChain{name: c, rank: chainRank(c), key1: k1, key2: k2})
+		return i
 	}
-	if ra, rb := rank(a), rank(b); ra != rb {
-		return ra < rb
+	for _, c := range builtinChains[table] {
+		get(c)
+		t.builtin[c] = true
 	}
-	return a < b
+	// Jump rules: EnsureChain then EnsureRule(Prepend), so the last call
+	// ends up first in its built-in chain.
+	for i := len(jumpChains) - 1; i >= 0; i-- {
+		j := jumpChains[i]
+		if j.table != table {
+			continue
+		}
+		get(j.dst)
+		args := append([]string(nil), j.extra...)
+		if j.comment != "" {
+			args = append(args, "-m", "comment", "--comment", `"`+j.comment+`"`)
+		}
+		args = append(args, "-j", j.dst)
+		src := get(j.src)
+		chains[src].lines = append(chains[src].lines, join(j.src, args))
+	}
+	for _, c := range decl {
+		get(c)
+	}
+	// Rules per chain in input order: count, then fill one backing array.
+	of := make([]int32, len(rules))
+	count := make([]int, len(chains), len(chains)+8)
+	last, lastIdx := "", -1
+	for i := range rules {
+		if c := rules[i].chain; lastIdx < 0 || c != last {
+			last, lastIdx = c, get(c)
+			for len(count) < len(chains) {
+				count = append(count, 0)
+			}
+		}
+		of[i] = int32(lastIdx)
+		count[lastIdx]++
+	}
+	backing := make([]string, 0, len(rules)+len(jumpChains))
+	for i := range chains {
+		n := len(chains[i].lines) + count[i]
+		seg := backing[len(backing) : len(backing) : len(backing)+n]
+		seg = append(seg, chains[i].lines...)
+		chains[i].lines = seg
+		backing = backing[:len(backing)+n]
+	}
+	for i := range rules {
+		c := &chains[of[i]]
+		c.lines = append(c.lines, rules[i].text)
+	}
+	order := make([]int32, len(chains))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(i, j int32) int {
+		a, b := &chains[i], &chains[j]
+		if a.rank != b.rank {
+			return a.rank - b.rank
+		}
+		if a.key1 != b.key1 {
+			return cmp.Compare(a.key1, b.key1)
+		}
+		if a.key2 != b.key2 {
+			return cmp.Compare(a.key2, b.key2)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	sorted := make([]saveChain, len(chains))
+	for i, o := range order {
+		sorted[i] = chains[o]
+	}
+	chains = sorted
+	t.size = len("*") + len(table) + len("\nCOMMIT\n") + 1
+	for i := range chains {
+		c := &chains[i]
+		if sortsByService(table, c.name) {
+			c.lines = sortByService(c.lines, table == "nat" && c.name == kubeServicesChain)
+		}
+		t.size += len(":") + len(c.name) + len(" ACCEPT [0:0]\n")
+		for _, l := range c.lines {
+			t.size += len(l) + 1
+		}
+	}
+	t.chains = chains
+	return t
+}
+
+func (t *saveTable) write(b *strings.Builder) {
+	b.WriteString("*")
+	b.WriteString(t.name)
+	b.WriteString("\n")
+	for i := range t.chains {
+		c := t.chains[i].name
+		b.WriteString(":")
+		b.WriteString(c)
+		if t.builtin[c] {
+			b.WriteString(" ACCEPT [0:0]\n")
+		} else {
+			b.WriteString(" - [0:0]\n")
+		}
+	}
+	for i := range t.chains {
+		for _, l := range t.chains[i].lines {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	b.WriteString("COMMIT\n")
+}
+
+// chainRank is the rank of a chain in upstream's sortIPTablesRules order.
+func chainRank(c string) int {
+	switch {
+	case c == kubeNodePortsChain:
+		return 0
+	case c == kubeServicesChain:
+		return 1
+	case strings.HasPrefix(c, "KUBE-"):
+		return 2
+	}
+	return 3
 }
 
 // sortsByService lists the chains into which kube-proxy writes rules of every
