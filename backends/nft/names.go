@@ -51,7 +51,7 @@ func truncateComment(s string) string {
 // servicePortChainNameBase is "HASH-ns/name/proto/port" (port: the port name,
 // possibly empty).
 func servicePortChainNameBase(namespace, name, protocol, portName string) string {
-	return hashAndTruncate(fmt.Sprintf("%s/%s/%s/%s", namespace, name, protocol, portName))
+	return hashAndTruncate(namespace + "/" + name + "/" + protocol + "/" + portName)
 }
 
 // servicePortEndpointChainNameBase is "HASH-ns/name/proto/port__IP/port";
@@ -60,7 +60,7 @@ func servicePortChainNameBase(namespace, name, protocol, portName string) string
 func servicePortEndpointChainNameBase(namespace, name, protocol, portName, endpoint string) string {
 	ip, port, _ := net.SplitHostPort(endpoint)
 	ip = strings.ReplaceAll(ip, ":", ".")
-	return hashAndTruncate(fmt.Sprintf("%s/%s/%s/%s__%s/%s", namespace, name, protocol, portName, ip, port))
+	return hashAndTruncate(namespace + "/" + name + "/" + protocol + "/" + portName + "__" + ip + "/" + port)
 }
 
 // serviceChains are the names of one service port's chains.

@@ -138,11 +138,21 @@ func localhostRejectCounterName(p v1.Protocol) string {
 // Render is the nftables backend: a pure function from a plan and settings
 // to the nft text kube-proxy v1.37.2 programs for the plan's family.
 func Render(plan *compiler.Plan, s Settings) (string, error) {
+	ops, family, fake, err := renderOps(plan, s)
+	if err != nil {
+		return "", err
+	}
+	return opsText(ops, family, kubeProxyTable, fake.NewTransaction), nil
+}
+
+// renderOps is Render up to the text: the operations of the transaction
+// (transaction view) or of the dump (dump view), checked by knftables.
+func renderOps(plan *compiler.Plan, s Settings) ([]op, knftables.Family, *knftables.Fake, error) {
 	if plan == nil {
-		return "", errors.New("nft: nil plan")
+		return nil, "", nil, errors.New("nft: nil plan")
 	}
 	if s.MasqueradeBit < 0 || s.MasqueradeBit > 31 {
-		return "", fmt.Errorf("nft: masquerade bit %d out of range 0..31", s.MasqueradeBit)
+		return nil, "", nil, fmt.Errorf("nft: masquerade bit %d out of range 0..31", s.MasqueradeBit)
 	}
 	family := knftables.IPv4Family
 	switch plan.Family {
@@ -150,7 +160,7 @@ func Render(plan *compiler.Plan, s Settings) (string, error) {
 	case v1.IPv6Protocol:
 		family = knftables.IPv6Family
 	default:
-		return "", fmt.Errorf("nft: unknown IP family %q", plan.Family)
+		return nil, "", nil, fmt.Errorf("nft: unknown IP family %q", plan.Family)
 	}
 	fake := knftables.NewFake(family, kubeProxyTable)
 	b := &builder{}
@@ -160,16 +170,20 @@ func Render(plan *compiler.Plan, s Settings) (string, error) {
 	case ViewTransaction:
 		b.tx = fake.NewTransaction()
 	default:
-		return "", fmt.Errorf("nft: unknown view %q (dump or transaction)", s.View)
+		return nil, "", nil, fmt.Errorf("nft: unknown view %q (dump or transaction)", s.View)
 	}
 	b.sync(plan, s)
 	if b.err != nil {
-		return "", b.err
+		return nil, "", nil, b.err
 	}
-	if b.tx != nil {
-		return b.tx.String(), nil
+	ops := b.ops
+	if b.st != nil {
+		var err error
+		if ops, err = b.st.dump(fake.NewTransaction()); err != nil {
+			return nil, "", nil, err
+		}
 	}
-	return b.st.dump(fake.NewTransaction())
+	return ops, family, fake, nil
 }
 
 // txError returns the error knftables recorded while building tx (it then
@@ -189,6 +203,7 @@ func txError(tx *knftables.Transaction, want int) error {
 // applied to a model of the table (dump view).
 type builder struct {
 	tx   *knftables.Transaction
+	ops  []op // the transaction's operations, for opsText
 	st   *state
 	nops int
 	err  error
@@ -209,6 +224,7 @@ func (b *builder) do(v verb, obj knftables.Object) {
 		}
 		b.nops++
 		b.err = txError(b.tx, b.nops)
+		b.ops = append(b.ops, op{v, obj})
 		return
 	}
 	b.err = b.st.apply(v, obj)
@@ -430,9 +446,20 @@ func (b *builder) sync(plan *compiler.Plan, s Settings) {
 		port := strconv.Itoa(int(sp.Port))
 		svcPortComment := truncateComment(sp.SPN)
 		ch := chainsFor(sp.Namespace, sp.Name, proto, sp.PortName)
+		// Endpoint chain and set names (affinity only), hashed once per endpoint.
+		type epName struct{ chain, set string }
+		var epNameCache map[*compiler.Endpoint]epName
 		epNames := func(ep *compiler.Endpoint) (chain, set string) {
+			if n, ok := epNameCache[ep]; ok {
+				return n.chain, n.set
+			}
+			if epNameCache == nil {
+				epNameCache = make(map[*compiler.Endpoint]epName, len(sp.ReachableEndpoints))
+			}
 			base := servicePortEndpointChainNameBase(sp.Namespace, sp.Name, proto, sp.PortName, ep.String())
-			return endpointChainPrefix + base, affinitySetPrefix + base
+			n := epName{endpointChainPrefix + base, affinitySetPrefix + base}
+			epNameCache[ep] = n
+			return n.chain, n.set
 		}
 		affinity := sp.SessionAffinityClientIP
 

@@ -170,17 +170,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// dump writes the state as knftables' Fake.Dump() does (table; chains, sets,
-// maps and counters by name; then each chain's rules in order; then each
-// set's and map's elements), with the elements sorted by key, using
-// knftables' own writer. tx must be an empty transaction of the table.
-func (s *state) dump(tx *knftables.Transaction) (string, error) {
+// dump lists the state's operations in the order knftables' Fake.Dump()
+// writes them (table; chains, sets, maps and counters by name; then each
+// chain's rules in order; then each set's and map's elements), with the
+// elements sorted by key, for opsText to write. tx must be an empty
+// transaction of the table; it checks the operations as knftables does.
+func (s *state) dump(tx *knftables.Transaction) ([]op, error) {
 	if s.table == nil {
-		return "", nil
+		return nil, nil
 	}
 	nops := 0
+	var ops []op
 	add := func(obj knftables.Object) {
 		tx.Add(obj)
+		ops = append(ops, op{verbAdd, obj})
 		nops++
 	}
 	add(s.table)
@@ -217,7 +220,7 @@ func (s *state) dump(tx *knftables.Transaction) (string, error) {
 		}
 	}
 	if err := txError(tx, nops); err != nil {
-		return "", err
+		return nil, err
 	}
-	return tx.String(), nil
+	return ops, nil
 }

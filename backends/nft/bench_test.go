@@ -1,0 +1,63 @@
+package nft
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/svc2rules/svc2rules/compiler"
+	"github.com/svc2rules/svc2rules/internal/gen"
+)
+
+func genPlan(b *testing.B, services int) *compiler.Plan {
+	b.Helper()
+	var buf bytes.Buffer
+	o := gen.Defaults(services, 10)
+	o.JSON = true
+	if err := gen.Write(&buf, o); err != nil {
+		b.Fatal(err)
+	}
+	in, err := compiler.Load(compiler.LoadOptions{Paths: []string{"-"}, Stdin: &buf})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := compiler.Normalize(in); err != nil {
+		b.Fatal(err)
+	}
+	p, _, err := compiler.Build(in, compiler.Options{NodeName: "node-1", NodeIPs: []string{"192.168.0.2"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkRenderGen measures plan → text on the generated inputs (hack/gen)
+// of 1k, 10k and 30k Services for both views; the figure to watch is
+// services per second.
+func BenchmarkRenderGen(b *testing.B) {
+	for _, n := range []int{1000, 10000, 30000} {
+		var p *compiler.Plan
+		for _, view := range []View{ViewDump, ViewTransaction} {
+			b.Run(fmt.Sprintf("%s/%d", view, n), func(b *testing.B) {
+				if p == nil {
+					p = genPlan(b, n)
+				}
+				s := Settings{MasqueradeBit: 14, View: view,
+					NodePortAddresses: compiler.ResolveNodePortAddresses(v1.IPv4Protocol, []string{"192.168.0.2/32"})}
+				b.ReportAllocs()
+				var size int
+				for b.Loop() {
+					out, err := Render(p, s)
+					if err != nil {
+						b.Fatal(err)
+					}
+					size = len(out)
+				}
+				b.SetBytes(int64(size))
+				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "services/s")
+			})
+		}
+	}
+}
