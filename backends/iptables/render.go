@@ -99,6 +99,7 @@ func Render(plan *compiler.Plan, s Settings) (string, error) {
 // (the save view groups rules per chain).
 type rule struct {
 	chain string
+	id    int32  // the chain's id in its table's chainIDs
 	text  string // the whole line, starting with "-A "
 }
 
@@ -109,6 +110,8 @@ type payload struct {
 	filterChains, natChains []string
 	filterRules, natRules   []rule
 	args                    []string
+	// filterIDs and natIDs number each table's chains (the save view).
+	filterIDs, natIDs chainIDs
 	// probabilities caches probability(n) by n.
 	probabilities []string
 }
@@ -140,11 +143,26 @@ func (p *payload) comment(text string) *payload {
 }
 
 func (p *payload) filter(chain string) {
-	p.filterRules = append(p.filterRules, rule{chain, join(chain, p.args)})
+	p.filterRules = append(p.filterRules, rule{chain, p.filterIDs.id(chain), join(chain, p.args)})
 }
 
 func (p *payload) nat(chain string) {
-	p.natRules = append(p.natRules, rule{chain, join(chain, p.args)})
+	p.natRules = append(p.natRules, rule{chain, p.natIDs.id(chain), join(chain, p.args)})
+}
+
+// declareNat and declareFilter declare chains of the payload (":CHAIN - [0:0]").
+func (p *payload) declareNat(chains ...string) {
+	for _, c := range chains {
+		p.natChains = append(p.natChains, c)
+		p.natIDs.id(c)
+	}
+}
+
+func (p *payload) declareFilter(chains ...string) {
+	for _, c := range chains {
+		p.filterChains = append(p.filterChains, c)
+		p.filterIDs.id(c)
+	}
 }
 
 func join(chain string, args []string) string {
@@ -190,8 +208,8 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 	p.natRules = make([]rule, 0, nRules)
 	p.natChains = make([]string, 0, nRules/2)
 
-	p.filterChains = []string{kubeServicesChain, kubeExternalServicesChain, kubeForwardChain, kubeNodePortsChain, kubeProxyFirewallChain}
-	p.natChains = append(p.natChains, kubeServicesChain, kubeNodePortsChain, kubePostroutingChain, kubeMarkMasqChain)
+	p.declareFilter(kubeServicesChain, kubeExternalServicesChain, kubeForwardChain, kubeNodePortsChain, kubeProxyFirewallChain)
+	p.declareNat(kubeServicesChain, kubeNodePortsChain, kubePostroutingChain, kubeMarkMasqChain)
 
 	p.line("-m", "mark", "!", "--mark", mark+"/"+mark, "-j", "RETURN").nat(kubePostroutingChain)
 	p.line("-j", "MARK", "--xor-mark", mark).nat(kubePostroutingChain)
@@ -199,7 +217,7 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 	p.line("-j", "MARK", "--or-mark", mark).nat(kubeMarkMasqChain)
 
 	if !isIPv6 && localhostNodePorts {
-		p.filterChains = append(p.filterChains, kubeletFirewallChain)
+		p.declareFilter(kubeletFirewallChain)
 		p.line().comment(`"block incoming localnet connections"`).
 			with("-d", "127.0.0.0/8", "!", "-s", "127.0.0.0/8", "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP").
 			filter(kubeletFirewallChain)
@@ -208,6 +226,8 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 	nodeIP := plan.Node.PrimaryIPOrLoopback(plan.Family)
 
 	for _, sp := range plan.ServicePorts {
+		p.natIDs.beginServicePort()
+		p.filterIDs.beginServicePort()
 		proto := strings.ToLower(string(sp.Protocol))
 		spn := sp.SPN
 		ch := chainsFor(spn, proto)
@@ -322,7 +342,7 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 		}
 
 		if usesExternal {
-			p.natChains = append(p.natChains, ch.external)
+			p.declareNat(ch.external)
 			if !sp.ExternalPolicyLocal {
 				p.line().comment(quote("masquerade traffic for ", spn, " external destinations")).with("-j", kubeMarkMasqChain).nat(ch.external)
 			} else {
@@ -340,7 +360,7 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 		}
 
 		if usesFW {
-			p.natChains = append(p.natChains, ch.firewall)
+			p.declareNat(ch.firewall)
 			fwComment := quote(spn, " loadbalancer IP")
 			allowFromNode := false
 			for _, cidr := range sp.LoadBalancerSourceRanges {
@@ -368,17 +388,17 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 			return c
 		}
 		if sp.UsesClusterChain() {
-			p.natChains = append(p.natChains, ch.cluster)
+			p.declareNat(ch.cluster)
 			writeServiceToEndpointRules(p, sp, ch.cluster, sp.ClusterEndpoints, largeCluster, epChain)
 		}
 		if sp.UsesLocalChain() {
-			p.natChains = append(p.natChains, ch.local)
+			p.declareNat(ch.local)
 			writeServiceToEndpointRules(p, sp, ch.local, sp.LocalEndpoints, largeCluster, epChain)
 		}
 
 		for _, ep := range sp.ReachableEndpoints {
 			c := epChain(ep)
-			p.natChains = append(p.natChains, c)
+			p.declareNat(c)
 			p.line()
 			if !largeCluster {
 				p.comment(spn)
@@ -394,6 +414,9 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 			p.with("-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", ep.String()).nat(c)
 		}
 	}
+
+	p.natIDs.endServicePorts()
+	p.filterIDs.endServicePorts()
 
 	const lastRuleComment = `"kubernetes service nodeports; NOTE: this must be the last rule in this chain"`
 	if s.NodePortAddresses.MatchAll {
@@ -516,7 +539,18 @@ var builtinChains = map[string][]string{
 // per-service chains' rules ordered by service (the order kube-proxy itself
 // leaves to Go map iteration).
 func (p *payload) saveText(family v1.IPFamily) string {
-	tables := [2]saveTable{p.saveTable("filter", p.filterChains, p.filterRules), p.saveTable("nat", p.natChains, p.natRules)}
+	return p.saveTextWith(true)
+}
+
+// saveTextWith is saveText grouping rules by chain id (byID) or by name (the
+// reference the ids are tested against).
+func (p *payload) saveTextWith(byID bool) string {
+	var tables [2]saveTable
+	if byID {
+		tables = [2]saveTable{p.saveTable("filter", p.filterChains, p.filterRules, &p.filterIDs), p.saveTable("nat", p.natChains, p.natRules, &p.natIDs)}
+	} else {
+		tables = [2]saveTable{p.saveTable("filter", p.filterChains, p.filterRules, nil), p.saveTable("nat", p.natChains, p.natRules, nil)}
+	}
 	size := 0
 	for i := range tables {
 		size += tables[i].size
@@ -539,38 +573,42 @@ type saveTable struct {
 }
 
 type saveChain struct {
-	name string
-	// rank and the name's first 16 bytes (big-endian, zero-padded) order
-	// the chains without comparing whole names (names hold no NUL byte, so
-	// the padded order is the names' order; ties compare the names).
-	rank       int
-	key1, key2 uint64
-	lines      []string
+	name  string
+	lines []string
 }
 
-// nameKeys are the first 16 bytes of s as two big-endian numbers.
+// nameKeys are the first 16 bytes of s as two big-endian numbers, zero-
+// padded: they order chains without comparing whole names (names hold no
+// NUL byte, so the padded order is the names' order; ties compare names).
 func nameKeys(s string) (k1, k2 uint64) {
 	var b [16]byte
 	copy(b[:], s)
 	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 }
 
-// saveTable groups a table's jump rules and rules per chain (one map lookup
-// per run of rules of the same chain, not per rule), orders the chains as
-// upstream's sortIPTablesRules does (chainRank, then name) and sorts the per-service chains' rules by service.
-func (p *payload) saveTable(table string, decl []string, rules []rule) saveTable {
+// saveTable groups a table's jump rules and rules per chain, orders the
+// chains as upstream's sortIPTablesRules does (chainRank, then name) and
+// sorts the per-service chains' rules by service. With ids (the chains
+// numbered while building) no chain name is looked up; without (or when a
+// name has two ids), chains are found by name, one lookup per run of rules
+// of the same chain.
+func (p *payload) saveTable(table string, decl []string, rules []rule, ids *chainIDs) saveTable {
 	t := saveTable{name: table, builtin: map[string]bool{}}
-	index := make(map[string]int, len(decl)+16)
-	var chains []saveChain
-	get := func(c string) int {
-		if i, ok := index[c]; ok {
+	var names []string
+	var get func(c string) int
+	if ids != nil {
+		get = func(c string) int { return int(ids.id(c)) }
+	} else {
+		index := make(map[string]int, len(decl)+16)
+		get = func(c string) int {
+			if i, ok := index[c]; ok {
+				return i
+			}
+			i := len(names)
+			index[c] = i
+			names = append(names, c)
 			return i
 		}
-		i := len(chains)
-		index[c] = i
-		k1, k2 := nameKeys(c)
-		chains = append(chains, saveChain{name: c, rank: chainRank(c), key1: k1, key2: k2})
-		return i
 	}
 	for _, c := range builtinChains[table] {
 		get(c)
@@ -578,6 +616,7 @@ func (p *payload) saveTable(table string, decl []string, rules []rule) saveTable
 	}
 	// Jump rules: EnsureChain then EnsureRule(Prepend), so the last call
 	// ends up first in its built-in chain.
+	jumps := map[int][]string{}
 	for i := len(jumpChains) - 1; i >= 0; i-- {
 		j := jumpChains[i]
 		if j.table != table {
@@ -590,24 +629,38 @@ func (p *payload) saveTable(table string, decl []string, rules []rule) saveTable
 		}
 		args = append(args, "-j", j.dst)
 		src := get(j.src)
-		chains[src].lines = append(chains[src].lines, join(j.src, args))
+		jumps[src] = append(jumps[src], join(j.src, args))
 	}
-	for _, c := range decl {
-		get(c)
+	// Each rule's chain.
+	of := make([]int32, len(rules))
+	if ids != nil {
+		for i := range rules {
+			of[i] = rules[i].id
+		}
+		names = ids.names
+	} else {
+		for _, c := range decl {
+			get(c)
+		}
+		last, lastIdx := "", -1
+		for i := range rules {
+			if c := rules[i].chain; lastIdx < 0 || c != last {
+				last, lastIdx = c, get(c)
+			}
+			of[i] = int32(lastIdx)
+		}
+	}
+	chains := make([]saveChain, len(names))
+	keys := make([]chainKey, len(names))
+	for i, c := range names {
+		k1, k2 := nameKeys(c)
+		chains[i] = saveChain{name: c, lines: jumps[i]}
+		keys[i] = chainKey{key1: k1, key2: k2, rank: int32(chainRank(c)), idx: int32(i)}
 	}
 	// Rules per chain in input order: count, then fill one backing array.
-	of := make([]int32, len(rules))
-	count := make([]int, len(chains), len(chains)+8)
-	last, lastIdx := "", -1
-	for i := range rules {
-		if c := rules[i].chain; lastIdx < 0 || c != last {
-			last, lastIdx = c, get(c)
-			for len(count) < len(chains) {
-				count = append(count, 0)
-			}
-		}
-		of[i] = int32(lastIdx)
-		count[lastIdx]++
+	count := make([]int, len(chains))
+	for _, c := range of {
+		count[c]++
 	}
 	backing := make([]string, 0, len(rules)+len(jumpChains))
 	for i := range chains {
@@ -621,14 +674,9 @@ func (p *payload) saveTable(table string, decl []string, rules []rule) saveTable
 		c := &chains[of[i]]
 		c.lines = append(c.lines, rules[i].text)
 	}
-	order := make([]int32, len(chains))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(i, j int32) int {
-		a, b := &chains[i], &chains[j]
+	slices.SortFunc(keys, func(a, b chainKey) int {
 		if a.rank != b.rank {
-			return a.rank - b.rank
+			return int(a.rank - b.rank)
 		}
 		if a.key1 != b.key1 {
 			return cmp.Compare(a.key1, b.key1)
@@ -636,11 +684,15 @@ func (p *payload) saveTable(table string, decl []string, rules []rule) saveTable
 		if a.key2 != b.key2 {
 			return cmp.Compare(a.key2, b.key2)
 		}
-		return strings.Compare(a.name, b.name)
+		return strings.Compare(chains[a.idx].name, chains[b.idx].name)
 	})
 	sorted := make([]saveChain, len(chains))
-	for i, o := range order {
-		sorted[i] = chains[o]
+	for i, k := range keys {
+		sorted[i] = chains[k.idx]
+		if ids != nil && i > 0 && k.key1 == keys[i-1].key1 && k.key2 == keys[i-1].key2 && sorted[i].name == sorted[i-1].name {
+			// One chain numbered twice: group by name instead.
+			return p.saveTable(table, decl, rules, nil)
+		}
 	}
 	chains = sorted
 	t.size = len("*") + len(table) + len("\nCOMMIT\n") + 1
@@ -656,6 +708,13 @@ func (p *payload) saveTable(table string, decl []string, rules []rule) saveTable
 	}
 	t.chains = chains
 	return t
+}
+
+// chainKey orders a chain (saveTable): rank, the first 16 bytes of the
+// name, then (on a tie) the name.
+type chainKey struct {
+	key1, key2 uint64
+	rank, idx  int32
 }
 
 func (t *saveTable) write(b *strings.Builder) {

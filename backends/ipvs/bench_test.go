@@ -37,7 +37,7 @@ func benchPlan(b *testing.B, services int) *compiler.Plan {
 // BenchmarkRender measures plan → text for the script and each section; the
 // figure to watch is services per second.
 func BenchmarkRender(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
+	for _, n := range []int{1000, 10000, 30000} {
 		var p *compiler.Plan
 		for _, sec := range []ipvs.Section{ipvs.SectionScript, ipvs.SectionIPVSAdm, ipvs.SectionIPSet, ipvs.SectionIPTables} {
 			name := string(sec)
