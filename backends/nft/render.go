@@ -166,7 +166,7 @@ func renderOps(plan *compiler.Plan, s Settings) ([]op, knftables.Family, *knftab
 	b := &builder{}
 	switch s.View {
 	case ViewDump, "":
-		b.st = newState()
+		b.st = newState(len(plan.ServicePorts))
 	case ViewTransaction:
 		b.tx = fake.NewTransaction()
 	default:
@@ -235,7 +235,7 @@ func (b *builder) flush(obj knftables.Object)  { b.do(verbFlush, obj) }
 func (b *builder) delete(obj knftables.Object) { b.do(verbDelete, obj) }
 
 func (b *builder) rule(chain string, comment *string, args ...any) {
-	b.add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(args...), Comment: comment})
+	b.add(&knftables.Rule{Chain: chain, Rule: concat(args...), Comment: comment})
 }
 
 // ensureChain adds and flushes a chain once per transaction (upstream's
@@ -426,16 +426,16 @@ func (b *builder) sync(plan *compiler.Plan, s Settings) {
 	}
 
 	// syncProxyRules: the element storages start empty on a fresh node.
-	clusterIPs := elementStorage{}
-	serviceIPs := elementStorage{}
-	firewallIPs := elementStorage{}
-	noEndpointServices := elementStorage{}
-	noEndpointNodePorts := elementStorage{}
-	serviceNodePorts := elementStorage{}
-	hairpinConnections := elementStorage{}
-	localhostRejects := elementStorage{}
+	clusterIPs := make(elementStorage, len(plan.ServicePorts))
+	serviceIPs := make(elementStorage, len(plan.ServicePorts))
+	firewallIPs := make(elementStorage, len(plan.ServicePorts))
+	noEndpointServices := make(elementStorage, len(plan.ServicePorts))
+	noEndpointNodePorts := make(elementStorage, len(plan.ServicePorts))
+	serviceNodePorts := make(elementStorage, len(plan.ServicePorts))
+	hairpinConnections := make(elementStorage, len(plan.ServicePorts))
+	localhostRejects := make(elementStorage, len(plan.ServicePorts))
 
-	active := map[string]bool{}
+	active := make(map[string]bool, 3*len(plan.ServicePorts))
 	nodeIP := plan.Node.PrimaryIPOrLoopback(plan.Family)
 
 	for _, sp := range plan.ServicePorts {

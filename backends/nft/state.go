@@ -2,7 +2,6 @@ package nft
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"sigs.k8s.io/knftables"
@@ -28,6 +27,13 @@ type state struct {
 	sets     map[string]*setState
 	maps     map[string]*setState
 	counters map[string]*knftables.Counter
+
+	// hint sizes the element maps of kube-proxy's shared sets and maps
+	// (the number of service ports); last caches the chain of the
+	// previous rule (a chain's rules come together).
+	hint     int
+	lastName string
+	last     *chainState
 }
 
 type chainState struct {
@@ -41,9 +47,10 @@ type setState struct {
 	elements map[string]*knftables.Element
 }
 
-func newState() *state {
+func newState(servicePorts int) *state {
 	return &state{
-		chains:   map[string]*chainState{},
+		hint:     servicePorts,
+		chains:   make(map[string]*chainState, 3*servicePorts+64),
 		sets:     map[string]*setState{},
 		maps:     map[string]*setState{},
 		counters: map[string]*knftables.Counter{},
@@ -85,9 +92,14 @@ func (s *state) apply(v verb, obj knftables.Object) error {
 				return fmt.Errorf("nft: delete of missing chain %q", o.Name)
 			}
 			delete(s.chains, o.Name)
+			s.last, s.lastName = nil, ""
 		}
 	case *knftables.Rule:
-		c := s.chains[o.Chain]
+		c := s.last
+		if c == nil || o.Chain != s.lastName {
+			c = s.chains[o.Chain]
+			s.last, s.lastName = c, o.Chain
+		}
 		if c == nil || v != verbAdd {
 			return fmt.Errorf("nft: rule for missing chain %q", o.Chain)
 		}
@@ -144,7 +156,11 @@ func (s *state) applyContainer(v verb, m map[string]*setState, name string, mk f
 	case verbAdd:
 		if c == nil {
 			c = mk()
-			c.elements = map[string]*knftables.Element{}
+			hint := s.hint
+			if strings.HasPrefix(name, affinitySetPrefix) {
+				hint = 0 // filled by the kernel, never here
+			}
+			c.elements = make(map[string]*knftables.Element, hint)
 			m[name] = c
 		}
 	case verbFlush:
@@ -161,13 +177,20 @@ func (s *state) applyContainer(v verb, m map[string]*setState, name string, mk f
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// entry is a map entry (sortedEntries).
+type entry[V any] struct {
+	k string
+	v V
+}
+
+// sortedEntries is m's entries sorted by key (sort.Strings order).
+func sortedEntries[V any](m map[string]V) []entry[V] {
+	es := make([]entry[V], 0, len(m))
+	for k, v := range m {
+		es = append(es, entry[V]{k, v})
 	}
-	sort.Strings(keys)
-	return keys
+	sortByKey(es, func(e entry[V]) string { return e.k })
+	return es
 }
 
 // dump lists the state's operations in the order knftables' Fake.Dump()
@@ -179,47 +202,53 @@ func (s *state) dump(tx *knftables.Transaction) ([]op, error) {
 	if s.table == nil {
 		return nil, nil
 	}
-	nops := 0
-	var ops []op
+	n := 1 + len(s.chains) + len(s.sets) + len(s.maps) + len(s.counters)
+	for _, c := range s.chains {
+		n += len(c.rules)
+	}
+	for _, c := range s.sets {
+		n += len(c.elements)
+	}
+	for _, c := range s.maps {
+		n += len(c.elements)
+	}
+	ops := make([]op, 0, n)
 	add := func(obj knftables.Object) {
 		tx.Add(obj)
 		ops = append(ops, op{verbAdd, obj})
-		nops++
 	}
 	add(s.table)
-	chains := sortedKeys(s.chains)
-	sets := sortedKeys(s.sets)
-	maps := sortedKeys(s.maps)
-	for _, name := range chains {
-		add(s.chains[name].chain)
+	chains := sortedEntries(s.chains)
+	sets := sortedEntries(s.sets)
+	maps := sortedEntries(s.maps)
+	for _, c := range chains {
+		add(c.v.chain)
 	}
-	for _, name := range sets {
-		add(s.sets[name].set)
+	for _, c := range sets {
+		add(c.v.set)
 	}
-	for _, name := range maps {
-		add(s.maps[name].mapObj)
+	for _, c := range maps {
+		add(c.v.mapObj)
 	}
-	for _, name := range sortedKeys(s.counters) {
-		add(s.counters[name])
+	for _, c := range sortedEntries(s.counters) {
+		add(c.v)
 	}
-	for _, name := range chains {
-		for _, r := range s.chains[name].rules {
+	for _, c := range chains {
+		for _, r := range c.v.rules {
 			add(r)
 		}
 	}
-	for _, name := range sets {
-		c := s.sets[name]
-		for _, k := range sortedKeys(c.elements) {
-			add(c.elements[k])
+	for _, c := range sets {
+		for _, e := range sortedEntries(c.v.elements) {
+			add(e.v)
 		}
 	}
-	for _, name := range maps {
-		c := s.maps[name]
-		for _, k := range sortedKeys(c.elements) {
-			add(c.elements[k])
+	for _, c := range maps {
+		for _, e := range sortedEntries(c.v.elements) {
+			add(e.v)
 		}
 	}
-	if err := txError(tx, nops); err != nil {
+	if err := txError(tx, len(ops)); err != nil {
 		return nil, err
 	}
 	return ops, nil
