@@ -252,7 +252,7 @@ func load(opts LoadOptions, add func(in *Inputs, file string, data []byte) error
 			if err != nil {
 				return nil, err
 			}
-			data, err := readLimited(fh, maxBytes)
+			data, err := readLimitedSized(fh, maxBytes)
 			fh.Close()
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", f, err)
@@ -263,6 +263,23 @@ func load(opts LoadOptions, add func(in *Inputs, file string, data []byte) error
 		}
 	}
 	return in, nil
+}
+
+// readLimitedSized is readLimited for a file: the buffer is sized from the
+// file's size, so a large file is read without growing it step by step.
+func readLimitedSized(f *os.File, max int64) ([]byte, error) {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() <= 0 || st.Size() > max {
+		return readLimited(f, max)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+512))
+	if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > max {
+		return nil, fmt.Errorf("input larger than %d bytes", max)
+	}
+	return buf.Bytes(), nil
 }
 
 func readLimited(r io.Reader, max int64) ([]byte, error) {
