@@ -19,15 +19,27 @@ const (
 // characters of the base32 SHA-256 of SPN+protocol, with no separator
 // ("ns1/svc1:p80" + "tcp").
 func portProtoHash(spn, protocol string) string {
-	sum := sha256.Sum256([]byte(spn + protocol))
-	return base32.StdEncoding.EncodeToString(sum[:])[:16]
+	var b [16]byte
+	return string(hash16(b[:0], spn, protocol, ""))
+}
+
+// hash16 appends to dst the first 16 characters of the base32 SHA-256 of
+// a+b+c (16 characters encode the first 10 bytes, so only those are
+// encoded), without concatenating the parts on the heap.
+func hash16(dst []byte, a, b, c string) []byte {
+	var in [256]byte
+	buf := append(append(append(in[:0], a...), b...), c...)
+	sum := sha256.Sum256(buf)
+	var enc [16]byte
+	base32.StdEncoding.Encode(enc[:], sum[:10])
+	return append(dst, enc[:]...)
 }
 
 // endpointChainName is KUBE-SEP- plus the hash of SPN+protocol+"IP:port"
 // (IPv6 endpoints keep their brackets).
 func endpointChainName(spn, protocol, endpoint string) string {
-	sum := sha256.Sum256([]byte(spn + protocol + endpoint))
-	return endpointChainPrefix + base32.StdEncoding.EncodeToString(sum[:])[:16]
+	var b [32]byte
+	return string(hash16(append(b[:0], endpointChainPrefix...), spn, protocol, endpoint))
 }
 
 // serviceChains are the names of one service port's chains.

@@ -101,6 +101,8 @@ type rule struct {
 	chain string
 	id    int32  // the chain's id in its table's chainIDs
 	text  string // the whole line, starting with "-A "
+	// where the line is in the payload's text chunks until lines() sets text
+	chunk, off, end int32
 }
 
 // payload is kube-proxy's four line buffers, plus a scratch argument list
@@ -112,6 +114,11 @@ type payload struct {
 	args                    []string
 	// filterIDs and natIDs number each table's chains (the save view).
 	filterIDs, natIDs chainIDs
+	// The lines are written one after the other into chunks of text (a
+	// few large allocations instead of one per line); setTexts points each
+	// rule's text into them.
+	cur    strings.Builder
+	chunks []string
 	// probabilities caches probability(n) by n.
 	probabilities []string
 }
@@ -143,11 +150,53 @@ func (p *payload) comment(text string) *payload {
 }
 
 func (p *payload) filter(chain string) {
-	p.filterRules = append(p.filterRules, rule{chain, p.filterIDs.id(chain), join(chain, p.args)})
+	p.filterRules = append(p.filterRules, p.rule(chain, p.filterIDs.id(chain)))
 }
 
 func (p *payload) nat(chain string) {
-	p.natRules = append(p.natRules, rule{chain, p.natIDs.id(chain), join(chain, p.args)})
+	p.natRules = append(p.natRules, p.rule(chain, p.natIDs.id(chain)))
+}
+
+// textChunk is the size of the payload's text chunks.
+const textChunk = 1 << 20
+
+// rule writes "-A CHAIN ARGS..." into the current chunk.
+func (p *payload) rule(chain string, id int32) rule {
+	n := 3 + len(chain)
+	for _, a := range p.args {
+		n += 1 + len(a)
+	}
+	if p.cur.Len()+n > p.cur.Cap() {
+		p.endChunk()
+		p.cur.Grow(max(n, textChunk))
+	}
+	off := p.cur.Len()
+	p.cur.WriteString("-A ")
+	p.cur.WriteString(chain)
+	for _, a := range p.args {
+		p.cur.WriteByte(' ')
+		p.cur.WriteString(a)
+	}
+	return rule{chain: chain, id: id, chunk: int32(len(p.chunks)), off: int32(off), end: int32(p.cur.Len())}
+}
+
+// endChunk closes the current chunk.
+func (p *payload) endChunk() {
+	if p.cur.Len() > 0 {
+		p.chunks = append(p.chunks, p.cur.String())
+	}
+	p.cur = strings.Builder{}
+}
+
+// setTexts closes the last chunk and sets every rule's text.
+func (p *payload) setTexts() {
+	p.endChunk()
+	for _, rules := range [][]rule{p.filterRules, p.natRules} {
+		for i := range rules {
+			r := &rules[i]
+			r.text = p.chunks[r.chunk][r.off:r.end]
+		}
+	}
 }
 
 // declareNat and declareFilter declare chains of the payload (":CHAIN - [0:0]").
@@ -445,6 +494,7 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 	}
 	p.line().comment(`"kubernetes forwarding rules"`).with("-m", "mark", "--mark", mark+"/"+mark, "-j", "ACCEPT").filter(kubeForwardChain)
 	p.line().comment(`"kubernetes forwarding conntrack rule"`).with("-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT").filter(kubeForwardChain)
+	p.setTexts()
 	return p
 }
 
