@@ -33,7 +33,9 @@ const (
 // (the last three replaced by "...").
 func hashAndTruncate(name string) string {
 	sum := sha256.Sum256([]byte(name))
-	name = base32.StdEncoding.EncodeToString(sum[:])[:8] + "-" + name
+	var enc [8]byte // 8 characters encode the first 5 bytes
+	base32.StdEncoding.Encode(enc[:], sum[:5])
+	name = string(enc[:]) + "-" + name
 	if len(name) > chainNameBaseLengthMax {
 		name = name[:chainNameBaseLengthMax-3] + "..."
 	}
