@@ -78,15 +78,16 @@ func sortStrings(keys []string) {
 func sortByKey[T any](xs []T, key func(T) string) {
 	type keyed struct {
 		k1, k2 uint64
-		k      string
-		x      T
+		i      int
 	}
+	keys := make([]string, len(xs))
 	ks := make([]keyed, len(xs))
 	for i, x := range xs {
 		k := key(x)
+		keys[i] = k
 		var b [16]byte
 		copy(b[:], k)
-		ks[i] = keyed{beUint64(b[:8]), beUint64(b[8:]), k, x}
+		ks[i] = keyed{beUint64(b[:8]), beUint64(b[8:]), i}
 	}
 	slices.SortFunc(ks, func(a, b keyed) int {
 		if a.k1 != b.k1 {
@@ -95,11 +96,13 @@ func sortByKey[T any](xs []T, key func(T) string) {
 		if a.k2 != b.k2 {
 			return cmp.Compare(a.k2, b.k2)
 		}
-		return strings.Compare(a.k, b.k)
+		return strings.Compare(keys[a.i], keys[b.i])
 	})
-	for i := range ks {
-		xs[i] = ks[i].x
+	sorted := make([]T, len(xs))
+	for j, k := range ks {
+		sorted[j] = xs[k.i]
 	}
+	copy(xs, sorted)
 }
 
 func beUint64(b []byte) uint64 {
