@@ -3,6 +3,7 @@ package ipvs
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
@@ -45,19 +46,35 @@ func Render(plan *compiler.Plan, s Settings) (string, error) {
 // "-a <svc> -r <rs> -m -w 1". Virtual servers by protocol, address and port;
 // real servers by address and port.
 func (st *state) ipvsadmText() string {
+	servers := st.sortedServers()
+	size := 0
+	for _, vs := range servers {
+		size += 96 + 80*len(vs.reals)
+	}
 	var b strings.Builder
-	for _, vs := range st.sortedServers() {
+	b.Grow(size)
+	for _, vs := range servers {
 		svc := serviceArg(vs.key)
-		b.WriteString("-A " + svc + " -s " + vs.scheduler)
+		b.WriteString("-A ")
+		b.WriteString(svc)
+		b.WriteString(" -s ")
+		b.WriteString(vs.scheduler)
 		if vs.persistent {
-			fmt.Fprintf(&b, " -p %d", vs.timeout)
+			b.WriteString(" -p ")
+			b.WriteString(strconv.Itoa(int(vs.timeout)))
 		}
 		if vs.mhPort {
 			b.WriteString(" -b mh-port")
 		}
 		b.WriteByte('\n')
 		for _, rs := range vs.sortedReals() {
-			fmt.Fprintf(&b, "-a %s -r %s -m -w %d\n", svc, hostPort(rs.address, rs.port), rs.weight)
+			b.WriteString("-a ")
+			b.WriteString(svc)
+			b.WriteString(" -r ")
+			b.WriteString(hostPort(rs.address, rs.port))
+			b.WriteString(" -m -w ")
+			b.WriteString(strconv.Itoa(rs.weight))
+			b.WriteByte('\n')
 		}
 	}
 	return b.String()
