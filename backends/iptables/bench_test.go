@@ -1,32 +1,18 @@
 package iptables
 
 import (
-	"bytes"
 	"fmt"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/svc2rules/svc2rules/compiler"
-	"github.com/svc2rules/svc2rules/internal/gen"
+	"github.com/svc2rules/svc2rules/internal/gen/genplan"
 )
 
 func benchPlan(b *testing.B, services int) *compiler.Plan {
 	b.Helper()
-	var buf bytes.Buffer
-	o := gen.Defaults(services, 10)
-	o.JSON = true
-	if err := gen.Write(&buf, o); err != nil {
-		b.Fatal(err)
-	}
-	in, err := compiler.Load(compiler.LoadOptions{Paths: []string{"-"}, Stdin: &buf})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := compiler.Normalize(in); err != nil {
-		b.Fatal(err)
-	}
-	p, _, err := compiler.Build(in, compiler.Options{NodeName: "node-1"})
+	p, err := genplan.Plan(services, 10)
 	if err != nil {
 		b.Fatal(err)
 	}

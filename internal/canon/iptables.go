@@ -370,6 +370,20 @@ func CanonicalIPTables(text string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return canonicalLines(tables, false, func(_, chain string, rules [][]string) []string {
+		var out []string
+		for _, r := range canonicalChain(chain, rules) {
+			out = append(out, renderRule(chain, r))
+		}
+		return out
+	}), nil
+}
+
+// canonicalLines renders parsed tables in canonical order: tables by name,
+// empty ACCEPT built-in chains left out, chains sorted by name with built-in
+// chains last (or first with builtinFirst), declarations then each chain's
+// rules as chainLines renders them.
+func canonicalLines(tables map[string]*iptTable, builtinFirst bool, chainLines func(table, chain string, rules [][]string) []string) []string {
 	names := make([]string, 0, len(tables))
 	for n := range tables {
 		names = append(names, n)
@@ -391,7 +405,7 @@ func CanonicalIPTables(text string) ([]string, error) {
 		sort.Slice(chains, func(i, j int) bool {
 			bi, bj := builtinChains[tname][chains[i]], builtinChains[tname][chains[j]]
 			if bi != bj {
-				return !bi
+				return bi == builtinFirst
 			}
 			return chains[i] < chains[j]
 		})
@@ -404,13 +418,11 @@ func CanonicalIPTables(text string) ([]string, error) {
 			lines = append(lines, ":"+n+" "+p)
 		}
 		for _, n := range chains {
-			for _, r := range canonicalChain(n, t.chains[n].rules) {
-				lines = append(lines, renderRule(n, r))
-			}
+			lines = append(lines, chainLines(tname, n, t.chains[n].rules)...)
 		}
 		lines = append(lines, "COMMIT")
 	}
-	return lines, nil
+	return lines
 }
 
 // IPTables compares kube-proxy's expected iptables text with svc2rules'

@@ -117,77 +117,42 @@ func CanonicalUserspace(text string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(tables))
-	for n := range tables {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var lines []string
-	for _, tname := range names {
-		t := tables[tname]
-		var chains []string
-		for n, c := range t.chains {
-			if builtinChains[tname][n] && len(c.rules) == 0 && c.policy == "ACCEPT" {
+	return canonicalLines(tables, true, func(_, n string, rules [][]string) []string {
+		var plain []string
+		blocks := map[string][]string{}
+		for _, r := range rules {
+			spn, ok := spnKey(r)
+			if !ok {
+				plain = append(plain, renderRule(n, r))
 				continue
 			}
-			chains = append(chains, n)
-		}
-		if len(chains) == 0 {
-			continue
-		}
-		sort.Slice(chains, func(i, j int) bool {
-			bi, bj := builtinChains[tname][chains[i]], builtinChains[tname][chains[j]]
-			if bi != bj {
-				return bi
-			}
-			return chains[i] < chains[j]
-		})
-		lines = append(lines, "*"+tname)
-		for _, n := range chains {
-			p := "-"
-			if builtinChains[tname][n] {
-				p = t.chains[n].policy
-			}
-			lines = append(lines, ":"+n+" "+p)
-		}
-		for _, n := range chains {
-			var plain []string
-			blocks := map[string][]string{}
-			for _, r := range t.chains[n].rules {
-				spn, ok := spnKey(r)
-				if !ok {
-					plain = append(plain, renderRule(n, r))
-					continue
-				}
-				r = append([]string(nil), r...)
-				if i, _, _ := proxyPortIndex(n, r); i >= 0 {
-					sym := "<proxy-port:" + spn + ">"
-					if strings.Contains(r[i], ":") && r[i-1] == "--to-destination" {
-						host, _, _ := net.SplitHostPort(r[i])
-						r[i] = host + "|" + sym
-					} else {
-						r[i] = sym
-					}
-				}
-				if userspaceChains[n] {
-					blocks[spn] = append(blocks[spn], renderRule(n, r))
+			r = append([]string(nil), r...)
+			if i, _, _ := proxyPortIndex(n, r); i >= 0 {
+				sym := "<proxy-port:" + spn + ">"
+				if strings.Contains(r[i], ":") && r[i-1] == "--to-destination" {
+					host, _, _ := net.SplitHostPort(r[i])
+					r[i] = host + "|" + sym
 				} else {
-					plain = append(plain, renderRule(n, r))
+					r[i] = sym
 				}
 			}
-			lines = append(lines, plain...)
-			spns := make([]string, 0, len(blocks))
-			for spn := range blocks {
-				spns = append(spns, spn)
-			}
-			sort.Strings(spns)
-			for _, spn := range spns {
-				lines = append(lines, blocks[spn]...)
+			if userspaceChains[n] {
+				blocks[spn] = append(blocks[spn], renderRule(n, r))
+			} else {
+				plain = append(plain, renderRule(n, r))
 			}
 		}
-		lines = append(lines, "COMMIT")
-	}
-	return lines, nil
+		spns := make([]string, 0, len(blocks))
+		for spn := range blocks {
+			spns = append(spns, spn)
+		}
+		sort.Strings(spns)
+		out := plain
+		for _, spn := range spns {
+			out = append(out, blocks[spn]...)
+		}
+		return out
+	}), nil
 }
 
 // Userspace compares kube-proxy's expected userspace-mode iptables text
