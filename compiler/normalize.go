@@ -39,11 +39,16 @@ type Note struct {
 // object names are escaped (see InputError.Error).
 func (n Note) String() string { return escapeControl(n.text()) }
 
-func (n Note) text() string {
-	loc := n.Source.File
-	if n.Source.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", loc, n.Source.Line)
+// String is "file:line" (or just the file when the line is unknown).
+func (s Source) String() string {
+	if s.Line > 0 {
+		return fmt.Sprintf("%s:%d", s.File, s.Line)
 	}
+	return s.File
+}
+
+func (n Note) text() string {
+	loc := n.Source.String()
 	if loc == "" {
 		if n.Object == "" {
 			return n.Message
@@ -92,6 +97,7 @@ func Normalize(in *Inputs) ([]Note, error) {
 	if err := validateInputs(in); err != nil {
 		return notes, err
 	}
+	notes = append(notes, keepLaterDefinitions(in)...)
 
 	for _, e := range in.Endpoints {
 		for _, s := range mirrorEndpoints(e.Endpoints) {
@@ -427,4 +433,64 @@ func mirrorEndpoints(e *v1.Endpoints) []*discovery.EndpointSlice {
 		})
 	}
 	return out
+}
+
+// keepLaterDefinitions drops every object that a later document of the same
+// kind, namespace and name redefines. A cluster holds one object per name:
+// applying both documents leaves the later one, and kube-proxy's change
+// trackers, keyed by name, likewise keep only the last update. Programming
+// both (two ClusterIPs, two affinity timeouts for one chain) would show
+// rules no node ever has. `svc2rules check` reports the duplicate as an
+// error (duplicate-object); compile notes it and goes on.
+func keepLaterDefinitions(in *Inputs) []Note {
+	var notes []Note
+	replaced := func(kind, ns, name string, src, by Source) {
+		obj := kind + " " + name
+		if ns != "" {
+			obj = kind + " " + ns + "/" + name
+		}
+		notes = append(notes, Note{Source: src, Object: obj, Message: "ignored: redefined at " + by.String() + " (the later definition wins, as in a cluster)"})
+	}
+	in.Services = keepLast(in.Services, func(o *ServiceObject) string { return o.Namespace + "/" + o.Name },
+		func(o, by *ServiceObject) { replaced("Service", o.Namespace, o.Name, o.Source, by.Source) })
+	in.Endpoints = keepLast(in.Endpoints, func(o *EndpointsObject) string { return o.Namespace + "/" + o.Name },
+		func(o, by *EndpointsObject) { replaced("Endpoints", o.Namespace, o.Name, o.Source, by.Source) })
+	in.EndpointSlices = keepLast(in.EndpointSlices, func(o *EndpointSliceObject) string { return o.Namespace + "/" + o.Name },
+		func(o, by *EndpointSliceObject) { replaced("EndpointSlice", o.Namespace, o.Name, o.Source, by.Source) })
+	in.Nodes = keepLast(in.Nodes, func(o *NodeObject) string { return o.Name },
+		func(o, by *NodeObject) { replaced("Node", "", o.Name, o.Source, by.Source) })
+	in.ServiceCIDRs = keepLast(in.ServiceCIDRs, func(o *ServiceCIDRObject) string { return o.Name },
+		func(o, by *ServiceCIDRObject) { replaced("ServiceCIDR", "", o.Name, o.Source, by.Source) })
+	return notes
+}
+
+// keepLast filters objs in place, keeping for each key only its last object
+// (objects without a name are all kept), in their original order, and calls
+// dropped for each object it removes.
+func keepLast[T any](objs []T, key func(T) string, dropped func(o, by T)) []T {
+	last := make(map[string]int, len(objs))
+	dup := false
+	for i, o := range objs {
+		k := key(o)
+		if strings.HasSuffix(k, "/") || k == "" {
+			continue
+		}
+		if _, ok := last[k]; ok {
+			dup = true
+		}
+		last[k] = i
+	}
+	if !dup {
+		return objs
+	}
+	kept := objs[:0]
+	for i, o := range objs {
+		k := key(o)
+		if j, ok := last[k]; ok && j != i {
+			dropped(o, objs[j])
+			continue
+		}
+		kept = append(kept, o)
+	}
+	return kept
 }

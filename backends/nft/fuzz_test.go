@@ -58,6 +58,7 @@ func randomPlan(data []byte) (*compiler.Plan, Settings) {
 		plan.ServiceCIDRs = []string{pick(r, cidrs...)}
 	}
 	nsp := r.n(6)
+	seenPorts := map[string]bool{}
 	for i := 0; i < nsp; i++ {
 		sp := &compiler.ServicePort{
 			Namespace: pick(r, "ns1", "ns2", "kube-system"),
@@ -71,6 +72,13 @@ func randomPlan(data []byte) (*compiler.Plan, Settings) {
 		if sp.PortName != "" {
 			sp.SPN += ":" + sp.PortName
 		}
+		// A Service port name is unique within its Service and the
+		// compiler keeps one object per name (the later), so a plan never
+		// holds one service port twice.
+		if seenPorts[sp.SPN+"/"+string(sp.Protocol)] {
+			continue
+		}
+		seenPorts[sp.SPN+"/"+string(sp.Protocol)] = true
 		if r.bool() {
 			sp.NodePort = int32(30000 + r.n(3))
 		}

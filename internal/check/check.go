@@ -346,7 +346,7 @@ func (c *checker) materializeError(err error) {
 }
 
 // duplicates: two objects of the same kind, namespace and name. kubectl
-// apply would make the later replace the earlier; compile would program both.
+// apply would make the later replace the earlier; compile does the same.
 func (c *checker) duplicates(in *compiler.Inputs) {
 	first := map[string]ObjectRef{}
 	for _, o := range c.objects {
@@ -363,7 +363,7 @@ func (c *checker) duplicates(in *compiler.Inputs) {
 		if prev.Line > 0 {
 			loc = fmt.Sprintf("%s:%d", loc, prev.Line)
 		}
-		c.at("duplicate-object", o.src, o.Kind, o.Namespace, o.Name, "metadata.name", "also defined at %s: in a cluster the later definition replaces the earlier one; compile would program both", loc)
+		c.at("duplicate-object", o.src, o.Kind, o.Namespace, o.Name, "metadata.name", "also defined at %s: in a cluster the later definition replaces the earlier one (and so does compile)", loc)
 	}
 }
 
@@ -395,6 +395,8 @@ func (c *checker) notes(notes []compiler.Note) {
 		switch {
 		case n.Object == "" && strings.HasPrefix(msg, "skipped"):
 			f.Rule = "kind-skipped"
+		case strings.HasPrefix(msg, "ignored: redefined at"):
+			continue // duplicate-object says it
 		case f.Kind == "Service" && strings.HasPrefix(msg, "ignored:"), f.Kind == "Service" && strings.HasPrefix(msg, "has no clusterIP"):
 			if c.externalNames[nsName(f.Namespace, f.Name)] {
 				continue // said as "type ExternalName"

@@ -48,7 +48,7 @@ var Rules = []Rule{
 	{"forbidden-field", Error, "Field not allowed here", "The field is not allowed for this type or policy (nodePort on ClusterIP, healthCheckNodePort without LoadBalancer + Local, loadBalancerSourceRanges outside LoadBalancer, externalTrafficPolicy on an internal Service)."},
 	{"too-many", Error, "Too many values", "More values than the API server allows (endpoints per slice, addresses per endpoint, hints, cluster IPs, families)."},
 	{"invalid-value", Error, "Invalid value", "A field value the API server would refuse."},
-	{"duplicate-object", Error, "Object defined twice", "Two documents define the same kind, namespace and name: in a cluster the later one replaces the earlier, but compile would program both. Keep one."},
+	{"duplicate-object", Error, "Object defined twice", "Two documents define the same kind, namespace and name: in a cluster the later one replaces the earlier (compile does the same and ignores the earlier one). Keep one."},
 	{"duplicate-cluster-ip", Error, "ClusterIP used by two Services", "The API server allocates each ClusterIP once; the second Service would be refused."},
 	{"duplicate-node-port", Error, "nodePort used by two Services", "A nodePort (per protocol) or healthCheckNodePort is allocated once cluster-wide; the second Service would be refused."},
 	{"node-port-out-of-range", Error, "nodePort outside --service-node-port-range", "The API server only allocates node ports in its range (default 30000-32767)."},
