@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 
 	"github.com/svc2rules/svc2rules/backends/userspace"
 	"github.com/svc2rules/svc2rules/compiler"
@@ -74,15 +75,9 @@ func FuzzRender(f *testing.F) {
 			t.Fatal(err)
 		}
 		lo, hi := 40000, 60999
-		if portRange != "" && portRange != "0" && portRange != "0-0" {
-			var a, n int
-			if _, err := fmt.Sscanf(portRange, "%d-%d", &a, &n); err == nil {
-				lo, hi = a, n
-			} else if _, err := fmt.Sscanf(portRange, "%d+%d", &a, &n); err == nil {
-				lo, hi = a, a+n
-			} else if _, err := fmt.Sscanf(portRange, "%d", &a); err == nil {
-				lo, hi = a, a
-			}
+		// kube-proxy's own parser; base 0 means "the default range".
+		if pr, err := utilnet.ParsePortRange(portRange); err == nil && pr.Base != 0 {
+			lo, hi = pr.Base, pr.Base+pr.Size-1
 		}
 		for spn, p := range pp {
 			if p < lo || p > hi {
