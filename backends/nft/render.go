@@ -179,7 +179,7 @@ func renderOps(plan *compiler.Plan, s Settings) ([]op, knftables.Family, *knftab
 	ops := b.ops
 	if b.st != nil {
 		var err error
-		if ops, err = b.st.dump(fake.NewTransaction()); err != nil {
+		if ops, err = b.st.dump(fake.NewTransaction); err != nil {
 			return nil, "", nil, err
 		}
 	}
@@ -227,7 +227,16 @@ func (b *builder) do(v verb, obj knftables.Object) {
 		b.ops = append(b.ops, op{v, obj})
 		return
 	}
-	b.err = b.st.apply(v, obj)
+	b.err = b.st.apply(v, obj, "")
+}
+
+// doElement is do for an element whose key ensureElem has joined already.
+func (b *builder) doElement(v verb, elem *knftables.Element, key string) {
+	if b.st == nil || b.err != nil {
+		b.do(v, elem)
+		return
+	}
+	b.err = b.st.apply(v, elem, key)
 }
 
 func (b *builder) add(obj knftables.Object)    { b.do(verbAdd, obj) }
@@ -258,13 +267,13 @@ func (b *builder) ensureElem(st elementStorage, elem *knftables.Element) {
 	v := strings.Join(elem.Value, " . ")
 	if old, ok := st[k]; ok {
 		if old != v {
-			b.delete(elem)
-			b.add(elem)
+			b.doElement(verbDelete, elem, k)
+			b.doElement(verbAdd, elem, k)
 			st[k] = v
 		}
 		return
 	}
-	b.add(elem)
+	b.doElement(verbAdd, elem, k)
 	st[k] = v
 }
 
@@ -685,29 +694,48 @@ func (b *builder) writeDNATs(ipX, proto, chain string, eps []*compiler.Endpoint)
 		b.rule(chain, nil, "meta l4proto", proto, "dnat to", net.JoinHostPort(ep.IP, strconv.Itoa(int(ep.Port))))
 		return
 	}
-	var elements []string
+	// The map's words are written straight after concat's prefix (as
+	// concat would write them: one space between words) rather than
+	// collected as a []string of 6 words per endpoint.
+	var r strings.Builder
+	prefix := concat("meta l4proto", proto, "dnat", ipX, "addr . port to", "numgen random mod", len(eps), "map", "{")
+	r.Grow(len(prefix) + len(eps)*32 + 2)
+	r.WriteString(prefix)
 	for i, ep := range eps {
-		elements = append(elements, strconv.Itoa(i), ":", ep.IP, ".", strconv.Itoa(int(ep.Port)))
-		if i != len(eps)-1 {
-			elements = append(elements, ",")
+		if i > 0 {
+			r.WriteString(" ,")
 		}
+		r.WriteByte(' ')
+		r.WriteString(strconv.Itoa(i))
+		r.WriteString(" : ")
+		r.WriteString(ep.IP)
+		r.WriteString(" . ")
+		r.WriteString(strconv.Itoa(int(ep.Port)))
 	}
-	b.rule(chain, nil, "meta l4proto", proto, "dnat", ipX, "addr . port to", "numgen random mod", len(eps), "map", "{", elements, "}")
+	r.WriteString(" }")
+	b.add(&knftables.Rule{Chain: chain, Rule: r.String()})
 }
 
 // writeJumps is writeServiceToEndpointJumps (session affinity): a lookup of
 // each endpoint's affinity set, then a numgen vmap to the endpoint chains.
 func (b *builder) writeJumps(ipX, chain string, eps []*compiler.Endpoint, names func(*compiler.Endpoint) (string, string)) {
-	var elements []string
+	var r strings.Builder
+	prefix := concat("numgen random mod", len(eps), "vmap", "{")
+	r.Grow(len(prefix) + len(eps)*64 + 2)
+	r.WriteString(prefix)
 	for i, ep := range eps {
 		epChain, set := names(ep)
 		b.rule(chain, nil, ipX, "saddr", "@", set, "goto", epChain)
-		elements = append(elements, strconv.Itoa(i), ":", "goto", epChain)
-		if i != len(eps)-1 {
-			elements = append(elements, ",")
+		if i > 0 {
+			r.WriteString(" ,")
 		}
+		r.WriteByte(' ')
+		r.WriteString(strconv.Itoa(i))
+		r.WriteString(" : goto ")
+		r.WriteString(epChain)
 	}
-	b.rule(chain, nil, "numgen random mod", len(eps), "vmap", "{", elements, "}")
+	r.WriteString(" }")
+	b.add(&knftables.Rule{Chain: chain, Rule: r.String()})
 }
 
 // ifLocalNFT and ifNotLocalNFT are the local-traffic detector's nftables

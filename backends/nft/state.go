@@ -19,8 +19,9 @@ const (
 // state is the content of the kube-proxy table as knftables' Fake keeps it
 // after running a transaction on an empty host: objects by name, rules in
 // order, elements by key (the Fake appends them in insertion order; its
-// Dump as printed by kube-proxy's oracle sorts them by key, so a map is
-// enough here).
+// Dump as printed by kube-proxy's oracle sorts them by key, so an index by
+// key is enough here). Objects are also listed in creation order, so that
+// dump sorts slices rather than walking maps.
 type state struct {
 	table    *knftables.Table
 	chains   map[string]*chainState
@@ -28,9 +29,15 @@ type state struct {
 	maps     map[string]*setState
 	counters map[string]*knftables.Counter
 
-	// hint sizes the element maps of kube-proxy's shared sets and maps
+	// chainList, setList and mapList hold every chain, set and map ever
+	// created, in order; deleted ones are marked gone.
+	chainList        []*chainState
+	setList, mapList []*setState
+
+	// hint sizes the element index of kube-proxy's shared sets and maps
 	// (the number of service ports); last caches the chain of the
-	// previous rule (a chain's rules come together).
+	// previous chain or rule operation (a chain is added, flushed and
+	// filled in a row).
 	hint     int
 	lastName string
 	last     *chainState
@@ -39,29 +46,55 @@ type state struct {
 type chainState struct {
 	chain *knftables.Chain
 	rules []*knftables.Rule
+	gone  bool
 }
 
 type setState struct {
-	set      *knftables.Set
-	mapObj   *knftables.Map
-	elements map[string]*knftables.Element
+	set    *knftables.Set
+	mapObj *knftables.Map
+	gone   bool
+	// elems are the elements in insertion order (a deleted one has a nil
+	// element), index their positions by key; both made at the first
+	// element (the per-endpoint affinity sets never get one).
+	elems []elemEntry
+	index map[string]int
+}
+
+type elemEntry struct {
+	key string
+	e   *knftables.Element
 }
 
 func newState(servicePorts int) *state {
 	return &state{
-		hint:     servicePorts,
-		chains:   make(map[string]*chainState, 3*servicePorts+64),
-		sets:     map[string]*setState{},
-		maps:     map[string]*setState{},
-		counters: map[string]*knftables.Counter{},
+		hint:      servicePorts,
+		chains:    make(map[string]*chainState, 3*servicePorts+64),
+		chainList: make([]*chainState, 0, 3*servicePorts+64),
+		sets:      map[string]*setState{},
+		maps:      map[string]*setState{},
+		counters:  map[string]*knftables.Counter{},
 	}
 }
 
 func elementKey(e *knftables.Element) string { return strings.Join(e.Key, " . ") }
 
+// chain finds a chain by name, through the one-entry cache.
+func (s *state) chain(name string) *chainState {
+	if s.last != nil && s.lastName == name {
+		return s.last
+	}
+	c := s.chains[name]
+	if c != nil {
+		s.last, s.lastName = c, name
+	}
+	return c
+}
+
 // apply runs one operation the way knftables.Fake.Run does for the verbs
-// kube-proxy uses. Errors mean the transaction would not load (a bug here).
-func (s *state) apply(v verb, obj knftables.Object) error {
+// kube-proxy uses. key is an element's key as elementKey writes it, when
+// the caller has it ("" otherwise). Errors mean the transaction would not
+// load (a bug here).
+func (s *state) apply(v verb, obj knftables.Object, key string) error {
 	if _, ok := obj.(*knftables.Table); !ok && s.table == nil {
 		return fmt.Errorf("nft: operation before the table exists")
 	}
@@ -76,11 +109,14 @@ func (s *state) apply(v verb, obj knftables.Object) error {
 			return fmt.Errorf("nft: unsupported table operation")
 		}
 	case *knftables.Chain:
-		c := s.chains[o.Name]
+		c := s.chain(o.Name)
 		switch v {
 		case verbAdd:
 			if c == nil {
-				s.chains[o.Name] = &chainState{chain: o}
+				c = &chainState{chain: o}
+				s.chains[o.Name] = c
+				s.chainList = append(s.chainList, c)
+				s.last, s.lastName = c, o.Name
 			}
 		case verbFlush:
 			if c == nil {
@@ -91,23 +127,20 @@ func (s *state) apply(v verb, obj knftables.Object) error {
 			if c == nil {
 				return fmt.Errorf("nft: delete of missing chain %q", o.Name)
 			}
+			c.gone = true
 			delete(s.chains, o.Name)
 			s.last, s.lastName = nil, ""
 		}
 	case *knftables.Rule:
-		c := s.last
-		if c == nil || o.Chain != s.lastName {
-			c = s.chains[o.Chain]
-			s.last, s.lastName = c, o.Chain
-		}
+		c := s.chain(o.Chain)
 		if c == nil || v != verbAdd {
 			return fmt.Errorf("nft: rule for missing chain %q", o.Chain)
 		}
 		c.rules = append(c.rules, o)
 	case *knftables.Set:
-		return s.applyContainer(v, s.sets, o.Name, func() *setState { return &setState{set: o} })
+		return s.applyContainer(v, s.sets, &s.setList, o.Name, func() *setState { return &setState{set: o} })
 	case *knftables.Map:
-		return s.applyContainer(v, s.maps, o.Name, func() *setState { return &setState{mapObj: o} })
+		return s.applyContainer(v, s.maps, &s.mapList, o.Name, func() *setState { return &setState{mapObj: o} })
 	case *knftables.Counter:
 		switch v {
 		case verbAdd:
@@ -132,15 +165,28 @@ func (s *state) apply(v verb, obj knftables.Object) error {
 		if c == nil {
 			return fmt.Errorf("nft: element for missing set/map %q%q", o.Set, o.Map)
 		}
-		k := elementKey(o)
+		if key == "" {
+			key = elementKey(o)
+		}
 		switch v {
 		case verbAdd:
-			c.elements[k] = o
-		case verbDelete:
-			if c.elements[k] == nil {
-				return fmt.Errorf("nft: delete of missing element %q", k)
+			if c.index == nil {
+				c.index = make(map[string]int, s.hint)
+				c.elems = make([]elemEntry, 0, s.hint)
 			}
-			delete(c.elements, k)
+			if i, ok := c.index[key]; ok {
+				c.elems[i].e = o
+			} else {
+				c.index[key] = len(c.elems)
+				c.elems = append(c.elems, elemEntry{key, o})
+			}
+		case verbDelete:
+			i, ok := c.index[key]
+			if !ok {
+				return fmt.Errorf("nft: delete of missing element %q", key)
+			}
+			c.elems[i].e = nil
+			delete(c.index, key)
 		default:
 			return fmt.Errorf("nft: unsupported element operation")
 		}
@@ -150,32 +196,32 @@ func (s *state) apply(v verb, obj knftables.Object) error {
 	return nil
 }
 
-func (s *state) applyContainer(v verb, m map[string]*setState, name string, mk func() *setState) error {
+func (s *state) applyContainer(v verb, m map[string]*setState, list *[]*setState, name string, mk func() *setState) error {
 	c := m[name]
 	switch v {
 	case verbAdd:
 		if c == nil {
 			c = mk()
-			hint := s.hint
-			if strings.HasPrefix(name, affinitySetPrefix) {
-				hint = 0 // filled by the kernel, never here
-			}
-			c.elements = make(map[string]*knftables.Element, hint)
 			m[name] = c
+			*list = append(*list, c)
 		}
 	case verbFlush:
 		if c == nil {
 			return fmt.Errorf("nft: flush of missing set/map %q", name)
 		}
-		clear(c.elements)
+		c.elems, c.index = nil, nil
 	case verbDelete:
 		if c == nil {
 			return fmt.Errorf("nft: delete of missing set/map %q", name)
 		}
+		c.gone = true
 		delete(m, name)
 	}
 	return nil
 }
+
+// validateChunk is the number of operations per checking transaction of dump.
+const validateChunk = 4096
 
 // entry is a map entry (sortedEntries).
 type entry[V any] struct {
@@ -196,60 +242,91 @@ func sortedEntries[V any](m map[string]V) []entry[V] {
 // dump lists the state's operations in the order knftables' Fake.Dump()
 // writes them (table; chains, sets, maps and counters by name; then each
 // chain's rules in order; then each set's and map's elements), with the
-// elements sorted by key, for opsText to write. tx must be an empty
-// transaction of the table; it checks the operations as knftables does.
-func (s *state) dump(tx *knftables.Transaction) ([]op, error) {
+// elements sorted by key, for opsText to write. newTx gives empty
+// transactions of the table, which check the operations as knftables does.
+func (s *state) dump(newTx func() *knftables.Transaction) ([]op, error) {
 	if s.table == nil {
 		return nil, nil
 	}
-	n := 1 + len(s.chains) + len(s.sets) + len(s.maps) + len(s.counters)
-	for _, c := range s.chains {
+	chains := live(s.chainList, func(c *chainState) bool { return !c.gone })
+	sets := live(s.setList, func(c *setState) bool { return !c.gone })
+	maps := live(s.mapList, func(c *setState) bool { return !c.gone })
+	sortByKey(chains, func(c *chainState) string { return c.chain.Name })
+	sortByKey(sets, func(c *setState) string { return c.set.Name })
+	sortByKey(maps, func(c *setState) string { return c.mapObj.Name })
+	n := 1 + len(chains) + len(sets) + len(maps) + len(s.counters)
+	for _, c := range chains {
 		n += len(c.rules)
 	}
-	for _, c := range s.sets {
-		n += len(c.elements)
+	for _, c := range sets {
+		n += len(c.index)
 	}
-	for _, c := range s.maps {
-		n += len(c.elements)
+	for _, c := range maps {
+		n += len(c.index)
 	}
+
+	// knftables checks each object as it is added to a transaction, which
+	// also keeps it in a list of its own. The objects go through
+	// transactions of validateChunk operations each, so that this second
+	// list never grows to the size of the table.
+	tx := newTx()
 	ops := make([]op, 0, n)
+	var err error
+	inTx := 0
 	add := func(obj knftables.Object) {
+		if inTx == validateChunk {
+			if err == nil {
+				err = txError(tx, inTx)
+			}
+			tx, inTx = newTx(), 0
+		}
 		tx.Add(obj)
+		inTx++
 		ops = append(ops, op{verbAdd, obj})
 	}
 	add(s.table)
-	chains := sortedEntries(s.chains)
-	sets := sortedEntries(s.sets)
-	maps := sortedEntries(s.maps)
 	for _, c := range chains {
-		add(c.v.chain)
+		add(c.chain)
 	}
 	for _, c := range sets {
-		add(c.v.set)
+		add(c.set)
 	}
 	for _, c := range maps {
-		add(c.v.mapObj)
+		add(c.mapObj)
 	}
 	for _, c := range sortedEntries(s.counters) {
 		add(c.v)
 	}
 	for _, c := range chains {
-		for _, r := range c.v.rules {
+		for _, r := range c.rules {
 			add(r)
 		}
 	}
-	for _, c := range sets {
-		for _, e := range sortedEntries(c.v.elements) {
-			add(e.v)
+	for _, list := range [][]*setState{sets, maps} {
+		for _, c := range list {
+			elems := live(c.elems, func(e elemEntry) bool { return e.e != nil })
+			sortByKey(elems, func(e elemEntry) string { return e.key })
+			for _, e := range elems {
+				add(e.e)
+			}
 		}
 	}
-	for _, c := range maps {
-		for _, e := range sortedEntries(c.v.elements) {
-			add(e.v)
-		}
+	if err == nil {
+		err = txError(tx, inTx)
 	}
-	if err := txError(tx, len(ops)); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return ops, nil
+}
+
+// live is the elements of xs that keep returns true for, in order.
+func live[T any](xs []T, keep func(T) bool) []T {
+	out := make([]T, 0, len(xs))
+	for _, x := range xs {
+		if keep(x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
