@@ -1,6 +1,8 @@
 package compiler
 
 import (
+	"strings"
+
 	v1 "k8s.io/api/core/v1"
 )
 
@@ -203,4 +205,18 @@ type Source struct {
 	File     string
 	Document int
 	Line     int
+}
+
+// LowerProtocol is strings.ToLower(string(p)), without allocating for the
+// three protocols a plan holds (the backends ask once per service port).
+func LowerProtocol(p v1.Protocol) string {
+	switch p {
+	case v1.ProtocolTCP:
+		return "tcp"
+	case v1.ProtocolUDP:
+		return "udp"
+	case v1.ProtocolSCTP:
+		return "sctp"
+	}
+	return strings.ToLower(string(p))
 }

@@ -277,7 +277,7 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 	for _, sp := range plan.ServicePorts {
 		p.natIDs.beginServicePort()
 		p.filterIDs.beginServicePort()
-		proto := strings.ToLower(string(sp.Protocol))
+		proto := compiler.LowerProtocol(sp.Protocol)
 		spn := sp.SPN
 		ch := chainsFor(spn, proto)
 		port := strconv.Itoa(int(sp.Port))

@@ -4,7 +4,6 @@ import (
 	"net"
 	"sort"
 	"strconv"
-	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	netutils "k8s.io/utils/net"
@@ -195,7 +194,7 @@ func build(plan *compiler.Plan, s Settings) *state {
 	}
 
 	for _, sp := range plan.ServicePorts {
-		proto := strings.ToLower(string(sp.Protocol))
+		proto := compiler.LowerProtocol(sp.Protocol)
 		port := strconv.Itoa(int(sp.Port))
 		st.bySPN = append(st.bySPN, spnServers{spn: sp.SPN, protocol: sp.Protocol})
 

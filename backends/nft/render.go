@@ -166,7 +166,7 @@ func renderOps(plan *compiler.Plan, s Settings) ([]op, knftables.Family, *knftab
 	b := &builder{}
 	switch s.View {
 	case ViewDump, "":
-		b.st = newState(len(plan.ServicePorts))
+		return b.dumpOps(plan, s, family, fake)
 	case ViewTransaction:
 		b.tx = fake.NewTransaction()
 	default:
@@ -176,14 +176,57 @@ func renderOps(plan *compiler.Plan, s Settings) ([]op, knftables.Family, *knftab
 	if b.err != nil {
 		return nil, "", nil, b.err
 	}
-	ops := b.ops
-	if b.st != nil {
+	return b.ops, family, fake, nil
+}
+
+// dumpOps is renderOps for the dump view. The transaction's operations go,
+// in chunks as sync makes them, to a second goroutine that checks them as
+// knftables does and applies them to the model of the table; when sync is
+// done the model is dumped. The dump holds only objects that an add of the
+// transaction brought in, so it needs no check of its own.
+func (b *builder) dumpOps(plan *compiler.Plan, s Settings, family knftables.Family, fake *knftables.Fake) ([]op, knftables.Family, *knftables.Fake, error) {
+	st := newState(len(plan.ServicePorts))
+	b.applyCh = make(chan []op, 16)
+	applied := make(chan error, 1)
+	go func() {
 		var err error
-		if ops, err = b.st.dump(fake.NewTransaction); err != nil {
-			return nil, "", nil, err
+		tx, inTx := fake.NewTransaction(), 0
+		for chunk := range b.applyCh {
+			for _, o := range chunk {
+				if err != nil {
+					break // keep draining
+				}
+				if inTx == validateChunk {
+					tx, inTx = fake.NewTransaction(), 0
+				}
+				switch o.verb {
+				case verbAdd:
+					tx.Add(o.obj)
+				case verbFlush:
+					tx.Flush(o.obj)
+				case verbDelete:
+					tx.Delete(o.obj)
+				}
+				inTx++
+				if err = txError(tx, inTx); err == nil {
+					err = st.apply(o.verb, o.obj, o.key)
+				}
+			}
 		}
+		applied <- err
+	}()
+	b.sync(plan, s)
+	if len(b.pending) > 0 {
+		b.applyCh <- b.pending
 	}
-	return ops, family, fake, nil
+	close(b.applyCh)
+	if err := <-applied; err != nil {
+		return nil, "", nil, err
+	}
+	if b.err != nil {
+		return nil, "", nil, b.err
+	}
+	return st.dump(), family, fake, nil
 }
 
 // txError returns the error knftables recorded while building tx (it then
@@ -199,44 +242,54 @@ func txError(tx *knftables.Transaction, want int) error {
 	return errors.New("nft: transaction rejected an operation")
 }
 
-// builder records kube-proxy's transaction: as text (transaction view) or
-// applied to a model of the table (dump view).
+// builder records kube-proxy's transaction: as operations for the text
+// (transaction view, checked by knftables as they come) or in chunks handed
+// to the goroutine that applies them to a model of the table (dump view).
 type builder struct {
 	tx   *knftables.Transaction
 	ops  []op // the transaction's operations, for opsText
-	st   *state
 	nops int
 	err  error
+
+	// applyCh takes the chunks of the dump view; pending is the chunk
+	// being filled.
+	applyCh chan []op
+	pending []op
 }
 
-func (b *builder) do(v verb, obj knftables.Object) {
+// applyChunk is the number of operations per chunk of the dump view.
+const applyChunk = 2048
+
+func (b *builder) do(v verb, obj knftables.Object) { b.doKeyed(v, obj, "") }
+
+// doKeyed is do for an element whose key ensureElem has joined already
+// (key "" for other objects): the dump view's model indexes elements by it.
+func (b *builder) doKeyed(v verb, obj knftables.Object, key string) {
 	if b.err != nil {
 		return
 	}
-	if b.tx != nil {
-		switch v {
-		case verbAdd:
-			b.tx.Add(obj)
-		case verbFlush:
-			b.tx.Flush(obj)
-		case verbDelete:
-			b.tx.Delete(obj)
+	if b.tx == nil {
+		if b.pending == nil {
+			b.pending = make([]op, 0, applyChunk)
 		}
-		b.nops++
-		b.err = txError(b.tx, b.nops)
-		b.ops = append(b.ops, op{v, obj})
+		b.pending = append(b.pending, op{verb: v, obj: obj, key: key})
+		if len(b.pending) == applyChunk {
+			b.applyCh <- b.pending
+			b.pending = nil
+		}
 		return
 	}
-	b.err = b.st.apply(v, obj, "")
-}
-
-// doElement is do for an element whose key ensureElem has joined already.
-func (b *builder) doElement(v verb, elem *knftables.Element, key string) {
-	if b.st == nil || b.err != nil {
-		b.do(v, elem)
-		return
+	switch v {
+	case verbAdd:
+		b.tx.Add(obj)
+	case verbFlush:
+		b.tx.Flush(obj)
+	case verbDelete:
+		b.tx.Delete(obj)
 	}
-	b.err = b.st.apply(v, elem, key)
+	b.nops++
+	b.err = txError(b.tx, b.nops)
+	b.ops = append(b.ops, op{verb: v, obj: obj})
 }
 
 func (b *builder) add(obj knftables.Object)    { b.do(verbAdd, obj) }
@@ -254,8 +307,9 @@ func (b *builder) ensureChain(chain string, created map[string]bool) {
 		return
 	}
 	created[chain] = true
-	b.add(&knftables.Chain{Name: chain})
-	b.flush(&knftables.Chain{Name: chain})
+	c := &knftables.Chain{Name: chain}
+	b.add(c)
+	b.flush(c)
 }
 
 // elementStorage is upstream's nftElementStorage on a fresh node: it starts
@@ -267,13 +321,13 @@ func (b *builder) ensureElem(st elementStorage, elem *knftables.Element) {
 	v := strings.Join(elem.Value, " . ")
 	if old, ok := st[k]; ok {
 		if old != v {
-			b.doElement(verbDelete, elem, k)
-			b.doElement(verbAdd, elem, k)
+			b.doKeyed(verbDelete, elem, k)
+			b.doKeyed(verbAdd, elem, k)
 			st[k] = v
 		}
 		return
 	}
-	b.doElement(verbAdd, elem, k)
+	b.doKeyed(verbAdd, elem, k)
 	st[k] = v
 }
 
@@ -451,7 +505,7 @@ func (b *builder) sync(plan *compiler.Plan, s Settings) {
 		if b.err != nil {
 			return
 		}
-		proto := strings.ToLower(string(sp.Protocol))
+		proto := compiler.LowerProtocol(sp.Protocol)
 		port := strconv.Itoa(int(sp.Port))
 		svcPortComment := truncateComment(sp.SPN)
 		ch := chainsFor(sp.Namespace, sp.Name, proto, sp.PortName)

@@ -220,7 +220,9 @@ func (s *state) applyContainer(v verb, m map[string]*setState, list *[]*setState
 	return nil
 }
 
-// validateChunk is the number of operations per checking transaction of dump.
+// validateChunk is the number of operations per checking transaction of
+// the dump view: knftables keeps every operation it checks, and a list the
+// size of the table would only be garbage.
 const validateChunk = 4096
 
 // entry is a map entry (sortedEntries).
@@ -242,11 +244,10 @@ func sortedEntries[V any](m map[string]V) []entry[V] {
 // dump lists the state's operations in the order knftables' Fake.Dump()
 // writes them (table; chains, sets, maps and counters by name; then each
 // chain's rules in order; then each set's and map's elements), with the
-// elements sorted by key, for opsText to write. newTx gives empty
-// transactions of the table, which check the operations as knftables does.
-func (s *state) dump(newTx func() *knftables.Transaction) ([]op, error) {
+// elements sorted by key, for opsText to write.
+func (s *state) dump() []op {
 	if s.table == nil {
-		return nil, nil
+		return nil
 	}
 	chains := live(s.chainList, func(c *chainState) bool { return !c.gone })
 	sets := live(s.setList, func(c *setState) bool { return !c.gone })
@@ -264,26 +265,8 @@ func (s *state) dump(newTx func() *knftables.Transaction) ([]op, error) {
 	for _, c := range maps {
 		n += len(c.index)
 	}
-
-	// knftables checks each object as it is added to a transaction, which
-	// also keeps it in a list of its own. The objects go through
-	// transactions of validateChunk operations each, so that this second
-	// list never grows to the size of the table.
-	tx := newTx()
 	ops := make([]op, 0, n)
-	var err error
-	inTx := 0
-	add := func(obj knftables.Object) {
-		if inTx == validateChunk {
-			if err == nil {
-				err = txError(tx, inTx)
-			}
-			tx, inTx = newTx(), 0
-		}
-		tx.Add(obj)
-		inTx++
-		ops = append(ops, op{verbAdd, obj})
-	}
+	add := func(obj knftables.Object) { ops = append(ops, op{verb: verbAdd, obj: obj}) }
 	add(s.table)
 	for _, c := range chains {
 		add(c.chain)
@@ -311,13 +294,7 @@ func (s *state) dump(newTx func() *knftables.Transaction) ([]op, error) {
 			}
 		}
 	}
-	if err == nil {
-		err = txError(tx, inTx)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return ops, nil
+	return ops
 }
 
 // live is the elements of xs that keep returns true for, in order.

@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,8 @@ import (
 type op struct {
 	verb verb
 	obj  knftables.Object
+	// key is an element's key when ensureElem has joined it (dump view).
+	key string
 }
 
 func (v verb) String() string {
@@ -31,7 +34,35 @@ func (v verb) String() string {
 // directly, every other operation through knftables itself (newTx gives an
 // empty transaction of the same table). The equality is tested against
 // knftables on the golden corpus and on generated plans (write_test.go).
+//
+// A large transaction is written in two halves at once, one per core when
+// there are two: each line depends on its operation only, so the halves
+// joined are the text written in one go.
 func opsText(ops []op, family knftables.Family, table string, newTx func() *knftables.Transaction) string {
+	if len(ops) < parallelTextOps || runtime.GOMAXPROCS(0) < 2 {
+		return writeOps(ops, family, table, newTx)
+	}
+	mid := len(ops) / 2
+	var second string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		second = writeOps(ops[mid:], family, table, newTx)
+	}()
+	first := writeOps(ops[:mid], family, table, newTx)
+	<-done
+	var b strings.Builder
+	b.Grow(len(first) + len(second))
+	b.WriteString(first)
+	b.WriteString(second)
+	return b.String()
+}
+
+// parallelTextOps is the size from which opsText writes in two halves.
+const parallelTextOps = 20000
+
+// writeOps is opsText in one goroutine.
+func writeOps(ops []op, family knftables.Family, table string, newTx func() *knftables.Transaction) string {
 	prefix := make([]string, 3)
 	for v := range prefix {
 		prefix[v] = " " + string(family) + " " + table + " "

@@ -28,7 +28,8 @@ func TestOpsTextIsKnftables(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := gen.Write(&buf, gen.Defaults(200, 4)); err != nil {
+	// 2,500 Services: large enough for opsText to write in two halves.
+	if err := gen.Write(&buf, gen.Defaults(2500, 4)); err != nil {
 		t.Fatal(err)
 	}
 	inputs = append(inputs, input{"gen", buf.Bytes()})
@@ -42,7 +43,7 @@ func TestOpsTextIsKnftables(t *testing.T) {
 		{MasqueradeBit: 14, LocalDetector: compiler.LocalDetector{Mode: "InterfaceNamePrefix", Value: "veth"},
 			NodePortAddresses: compiler.ResolveNodePortAddresses(v1.IPv4Protocol, []string{"127.0.0.0/8", "192.168.0.0/16"})},
 	}
-	n := 0
+	n, halves := 0, 0
 	for _, in := range inputs {
 		for _, fam := range []v1.IPFamily{v1.IPv4Protocol, v1.IPv6Protocol} {
 			loaded, err := compiler.Load(compiler.LoadOptions{Paths: []string{"-"}, Stdin: bytes.NewReader(in.data)})
@@ -64,6 +65,9 @@ func TestOpsTextIsKnftables(t *testing.T) {
 						continue
 					}
 					got := opsText(ops, family, kubeProxyTable, fake.NewTransaction)
+					if len(ops) >= parallelTextOps {
+						halves++
+					}
 					want := knftablesText(ops, fake.NewTransaction())
 					if got != want {
 						t.Fatalf("%s %s %s: opsText differs from knftables:\n%s", in.name, fam, view, firstDiff(got, want))
@@ -73,7 +77,10 @@ func TestOpsTextIsKnftables(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d renders compared", n)
+	t.Logf("%d renders compared (%d written in halves)", n, halves)
+	if halves == 0 {
+		t.Fatalf("no render was large enough to be written in halves")
+	}
 	if n < 20 {
 		t.Fatalf("only %d renders compared", n)
 	}
