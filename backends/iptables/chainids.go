@@ -16,6 +16,9 @@ type chainIDs struct {
 	recent    []chainRef
 	recentMap map[string]int32
 	inService bool
+	// forkedAt is the number of names of the chainIDs this one was forked
+	// from (fork): ids from forkedAt on are this one's own.
+	forkedAt int
 }
 
 type chainRef struct {
@@ -74,4 +77,15 @@ func (t *chainIDs) endServicePorts() {
 	t.recent = t.recent[:0]
 	t.recentMap = nil
 	t.inService = false
+}
+
+// fork is a copy of t that numbers new chains from t's next id on, for a
+// payload filled in parallel with t's (payload.join renumbers them).
+func (t *chainIDs) fork() chainIDs {
+	return chainIDs{
+		names:     append([]string(nil), t.names...),
+		fixed:     append([]chainRef(nil), t.fixed...),
+		inService: t.inService,
+		forkedAt:  len(t.names),
+	}
 }

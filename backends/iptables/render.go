@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -239,6 +240,11 @@ func quote(parts ...string) string {
 // buildPayload follows syncProxyRules of pkg/proxy/iptables/proxier.go (v1.37.2)
 // for a full sync on a fresh node, iterating service ports in plan order.
 func buildPayload(plan *compiler.Plan, s Settings) *payload {
+	return buildPayloadWith(plan, s, runtime.GOMAXPROCS(0))
+}
+
+// buildPayloadWith is buildPayload using at most procs goroutines.
+func buildPayloadWith(plan *compiler.Plan, s Settings, procs int) *payload {
 	p := &payload{args: make([]string, 0, 64)}
 	isIPv6 := plan.Family == v1.IPv6Protocol
 	mark := MasqueradeMark(s.MasqueradeBit)
@@ -272,197 +278,9 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 			filter(kubeletFirewallChain)
 	}
 
-	nodeIP := plan.Node.PrimaryIPOrLoopback(plan.Family)
-
-	for _, sp := range plan.ServicePorts {
-		p.natIDs.beginServicePort()
-		p.filterIDs.beginServicePort()
-		proto := compiler.LowerProtocol(sp.Protocol)
-		spn := sp.SPN
-		ch := chainsFor(spn, proto)
-		port := strconv.Itoa(int(sp.Port))
-		match := func(dst, dport string) *payload {
-			return p.with("-m", proto, "-p", proto, "-d", dst, "--dport", dport)
-		}
-
-		hasEndpoints := sp.HasEndpoints
-		hasInternal := sp.HasInternalEndpoints()
-		hasExternal := sp.HasExternalEndpoints()
-		internalChain := ch.cluster
-		if sp.InternalPolicyLocal {
-			internalChain = ch.local
-		}
-		externalPolicyChain := ch.cluster
-		if sp.ExternalPolicyLocal {
-			externalPolicyChain = ch.local
-		}
-		usesExternal := sp.UsesExternalChain()
-		usesFW := hasEndpoints && len(sp.LoadBalancerVIPs) > 0 && len(sp.LoadBalancerSourceRanges) > 0
-		lbChain := ch.external
-		if usesFW {
-			lbChain = ch.firewall
-		}
-
-		var internalTarget, internalComment, externalTarget, externalComment string
-		if !hasEndpoints {
-			internalTarget = "REJECT"
-			internalComment = quote(spn, " has no endpoints")
-			externalTarget, externalComment = internalTarget, internalComment
-		} else {
-			if !hasInternal {
-				internalTarget = "DROP"
-				internalComment = quote(spn, " has no local endpoints")
-			}
-			if !hasExternal {
-				externalTarget = "DROP"
-				externalComment = quote(spn, " has no local endpoints")
-			}
-		}
-
-		clusterIPComment := quote(spn, " cluster IP")
-		if hasInternal {
-			p.line().comment(clusterIPComment)
-			match(sp.ClusterIP, port).with("-j", internalChain).nat(kubeServicesChain)
-		} else {
-			p.line().comment(internalComment)
-			match(sp.ClusterIP, port).with("-j", internalTarget).filter(kubeServicesChain)
-		}
-
-		if plan.FeatureGates.AllowServiceExternalIPs {
-			for _, extIP := range sp.ExternalIPs {
-				if hasEndpoints {
-					p.line().comment(quote(spn, " external IP"))
-					match(extIP, port).with("-j", ch.external).nat(kubeServicesChain)
-				}
-				if !hasExternal {
-					p.line().comment(externalComment)
-					match(extIP, port).with("-j", externalTarget).filter(kubeExternalServicesChain)
-				}
-			}
-		}
-
-		for _, lbIP := range sp.LoadBalancerVIPs {
-			if hasEndpoints {
-				p.line().comment(quote(spn, " loadbalancer IP"))
-				match(lbIP, port).with("-j", lbChain).nat(kubeServicesChain)
-			}
-			if usesFW {
-				p.line().comment(quote(spn, " traffic not accepted by ", ch.firewall))
-				match(lbIP, port).with("-j", "DROP").filter(kubeProxyFirewallChain)
-			}
-		}
-		if !hasExternal {
-			for _, lbIP := range sp.LoadBalancerVIPs {
-				p.line().comment(externalComment)
-				match(lbIP, port).with("-j", externalTarget).filter(kubeExternalServicesChain)
-			}
-		}
-
-		if sp.NodePort != 0 {
-			np := strconv.Itoa(int(sp.NodePort))
-			if hasEndpoints {
-				if localhostNodePorts && !isIPv6 && s.NFAcct {
-					p.line().comment(spn).with("-m", proto, "-p", proto, "-d", "127.0.0.0/8", "--dport", np,
-						"-m", "nfacct", "--nfacct-name", localhostNodePortAcceptedCounter, "-j", ch.external).nat(kubeNodePortsChain)
-				}
-				p.line().comment(spn).with("-m", proto, "-p", proto, "--dport", np, "-j", ch.external).nat(kubeNodePortsChain)
-			}
-			if !hasExternal {
-				p.line().comment(externalComment).
-					with("-m", "addrtype", "--dst-type", "LOCAL", "-m", proto, "-p", proto, "--dport", np, "-j", externalTarget).
-					filter(kubeExternalServicesChain)
-			}
-		}
-
-		if sp.HealthCheckNodePort != 0 {
-			p.line().comment(quote(spn, " health check node port")).
-				with("-m", "tcp", "-p", "tcp", "--dport", strconv.Itoa(int(sp.HealthCheckNodePort)), "-j", "ACCEPT").
-				filter(kubeNodePortsChain)
-		}
-
-		if hasInternal {
-			if s.MasqueradeAll {
-				p.line().comment(clusterIPComment)
-				match(sp.ClusterIP, port).with("-j", kubeMarkMasqChain).nat(internalChain)
-			} else if ifNotLocal != nil {
-				p.line().comment(clusterIPComment)
-				match(sp.ClusterIP, port).with(ifNotLocal...).with("-j", kubeMarkMasqChain).nat(internalChain)
-			}
-		}
-
-		if usesExternal {
-			p.declareNat(ch.external)
-			if !sp.ExternalPolicyLocal {
-				p.line().comment(quote("masquerade traffic for ", spn, " external destinations")).with("-j", kubeMarkMasqChain).nat(ch.external)
-			} else {
-				if ifLocal != nil {
-					p.line().comment(quote("pod traffic for ", spn, " external destinations")).with(ifLocal...).with("-j", ch.cluster).nat(ch.external)
-				}
-				p.line().comment(quote("masquerade LOCAL traffic for ", spn, " external destinations")).
-					with("-m", "addrtype", "--src-type", "LOCAL", "-j", kubeMarkMasqChain).nat(ch.external)
-				p.line().comment(quote("route LOCAL traffic for ", spn, " external destinations")).
-					with("-m", "addrtype", "--src-type", "LOCAL", "-j", ch.cluster).nat(ch.external)
-			}
-			if hasExternal {
-				p.line("-j", externalPolicyChain).nat(ch.external)
-			}
-		}
-
-		if usesFW {
-			p.declareNat(ch.firewall)
-			fwComment := quote(spn, " loadbalancer IP")
-			allowFromNode := false
-			for _, cidr := range sp.LoadBalancerSourceRanges {
-				p.line().comment(fwComment).with("-s", cidr, "-j", ch.external).nat(ch.firewall)
-				if compiler.CIDRContains(cidr, nodeIP) {
-					allowFromNode = true
-				}
-			}
-			if allowFromNode {
-				for _, lbIP := range sp.LoadBalancerVIPs {
-					p.line().comment(fwComment).with("-s", lbIP, "-j", ch.external).nat(ch.firewall)
-				}
-			}
-			p.line().comment(quote("other traffic to ", spn, " will be dropped by KUBE-PROXY-FIREWALL")).nat(ch.firewall)
-		}
-
-		// Endpoint chain names, computed once per endpoint of this service port.
-		epChains := make(map[*compiler.Endpoint]string, len(sp.Endpoints))
-		epChain := func(ep *compiler.Endpoint) string {
-			c, ok := epChains[ep]
-			if !ok {
-				c = endpointChainName(spn, proto, ep.String())
-				epChains[ep] = c
-			}
-			return c
-		}
-		if sp.UsesClusterChain() {
-			p.declareNat(ch.cluster)
-			writeServiceToEndpointRules(p, sp, ch.cluster, sp.ClusterEndpoints, largeCluster, epChain)
-		}
-		if sp.UsesLocalChain() {
-			p.declareNat(ch.local)
-			writeServiceToEndpointRules(p, sp, ch.local, sp.LocalEndpoints, largeCluster, epChain)
-		}
-
-		for _, ep := range sp.ReachableEndpoints {
-			c := epChain(ep)
-			p.declareNat(c)
-			p.line()
-			if !largeCluster {
-				p.comment(spn)
-			}
-			p.with("-s", ep.IP, "-j", kubeMarkMasqChain).nat(c)
-			p.line()
-			if !largeCluster {
-				p.comment(spn)
-			}
-			if sp.SessionAffinityClientIP {
-				p.with("-m", "recent", "--name", c, "--set")
-			}
-			p.with("-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", ep.String()).nat(c)
-		}
-	}
+	env := &loopEnv{plan: plan, s: s, isIPv6: isIPv6, localhostNodePorts: localhostNodePorts, largeCluster: largeCluster,
+		ifLocal: ifLocal, ifNotLocal: ifNotLocal, nodeIP: plan.Node.PrimaryIPOrLoopback(plan.Family)}
+	p.servicePortsInParallel(env, plan.ServicePorts, procs)
 
 	p.natIDs.endServicePorts()
 	p.filterIDs.endServicePorts()
@@ -496,6 +314,285 @@ func buildPayload(plan *compiler.Plan, s Settings) *payload {
 	p.line().comment(`"kubernetes forwarding conntrack rule"`).with("-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT").filter(kubeForwardChain)
 	p.setTexts()
 	return p
+}
+
+// parallelServicePorts is the number of service ports from which the loop
+// over them is split between two goroutines.
+const parallelServicePorts = 1000
+
+// servicePortsInParallel writes the rules of the service ports, in order.
+// With two or more cores and many service ports, the second half is
+// written by a second goroutine into a payload of its own, joined after
+// the first: every line of a service port depends on the service port and
+// loopEnv only, so the joined payload holds the lines, chains and chain ids
+// the loop writes in one go (tested by TestParallelPayloadIsSequential).
+func (p *payload) servicePortsInParallel(env *loopEnv, sps []*compiler.ServicePort, procs int) {
+	if procs < 2 || len(sps) < parallelServicePorts {
+		for _, sp := range sps {
+			p.servicePort(env, sp)
+		}
+		return
+	}
+	mid := len(sps) / 2
+	p.endChunk()
+	second := p.fork(cap(p.natRules) / 2)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, sp := range sps[mid:] {
+			second.servicePort(env, sp)
+		}
+		second.endChunk()
+	}()
+	for _, sp := range sps[:mid] {
+		p.servicePort(env, sp)
+	}
+	p.endChunk()
+	<-done
+	p.join(second)
+}
+
+// fork is an empty payload that numbers chains after p's (as p would next),
+// for the second half of the service-port loop.
+func (p *payload) fork(natRules int) *payload {
+	return &payload{
+		args:      make([]string, 0, 64),
+		natRules:  make([]rule, 0, natRules),
+		natIDs:    p.natIDs.fork(),
+		filterIDs: p.filterIDs.fork(),
+	}
+}
+
+// join appends q, a fork of p filled after p's current end, to p: its chain
+// declarations, its rules (their text chunks and the chain ids q numbered
+// moved after p's) and those chain ids.
+func (p *payload) join(q *payload) {
+	chunkBase := int32(len(p.chunks))
+	p.chunks = append(p.chunks, q.chunks...)
+	p.filterChains = append(p.filterChains, q.filterChains...)
+	p.natChains = append(p.natChains, q.natChains...)
+	for _, t := range []struct {
+		rules   *[]rule
+		add     []rule
+		ids, in *chainIDs
+	}{{&p.filterRules, q.filterRules, &p.filterIDs, &q.filterIDs}, {&p.natRules, q.natRules, &p.natIDs, &q.natIDs}} {
+		base := int32(t.in.forkedAt)
+		shift := int32(len(t.ids.names)) - base
+		for _, r := range t.add {
+			r.chunk += chunkBase
+			if r.id >= base {
+				r.id += shift
+			}
+			*t.rules = append(*t.rules, r)
+		}
+		t.ids.names = append(t.ids.names, t.in.names[base:]...)
+	}
+}
+
+// loopEnv is what the rules of every service port depend on besides the
+// service port itself (computed once by buildPayload).
+type loopEnv struct {
+	plan                       *compiler.Plan
+	s                          Settings
+	isIPv6, localhostNodePorts bool
+	largeCluster               bool
+	ifLocal, ifNotLocal        []string
+	nodeIP                     string
+}
+
+// servicePort writes the rules of one service port: the body of
+// syncProxyRules' loop over the service map.
+func (p *payload) servicePort(env *loopEnv, sp *compiler.ServicePort) {
+	plan, s := env.plan, env.s
+	isIPv6, localhostNodePorts, largeCluster := env.isIPv6, env.localhostNodePorts, env.largeCluster
+	ifLocal, ifNotLocal, nodeIP := env.ifLocal, env.ifNotLocal, env.nodeIP
+	p.natIDs.beginServicePort()
+	p.filterIDs.beginServicePort()
+	proto := compiler.LowerProtocol(sp.Protocol)
+	spn := sp.SPN
+	ch := chainsFor(spn, proto)
+	port := strconv.Itoa(int(sp.Port))
+	match := func(dst, dport string) *payload {
+		return p.with("-m", proto, "-p", proto, "-d", dst, "--dport", dport)
+	}
+
+	hasEndpoints := sp.HasEndpoints
+	hasInternal := sp.HasInternalEndpoints()
+	hasExternal := sp.HasExternalEndpoints()
+	internalChain := ch.cluster
+	if sp.InternalPolicyLocal {
+		internalChain = ch.local
+	}
+	externalPolicyChain := ch.cluster
+	if sp.ExternalPolicyLocal {
+		externalPolicyChain = ch.local
+	}
+	usesExternal := sp.UsesExternalChain()
+	usesFW := hasEndpoints && len(sp.LoadBalancerVIPs) > 0 && len(sp.LoadBalancerSourceRanges) > 0
+	lbChain := ch.external
+	if usesFW {
+		lbChain = ch.firewall
+	}
+
+	var internalTarget, internalComment, externalTarget, externalComment string
+	if !hasEndpoints {
+		internalTarget = "REJECT"
+		internalComment = quote(spn, " has no endpoints")
+		externalTarget, externalComment = internalTarget, internalComment
+	} else {
+		if !hasInternal {
+			internalTarget = "DROP"
+			internalComment = quote(spn, " has no local endpoints")
+		}
+		if !hasExternal {
+			externalTarget = "DROP"
+			externalComment = quote(spn, " has no local endpoints")
+		}
+	}
+
+	clusterIPComment := quote(spn, " cluster IP")
+	if hasInternal {
+		p.line().comment(clusterIPComment)
+		match(sp.ClusterIP, port).with("-j", internalChain).nat(kubeServicesChain)
+	} else {
+		p.line().comment(internalComment)
+		match(sp.ClusterIP, port).with("-j", internalTarget).filter(kubeServicesChain)
+	}
+
+	if plan.FeatureGates.AllowServiceExternalIPs {
+		for _, extIP := range sp.ExternalIPs {
+			if hasEndpoints {
+				p.line().comment(quote(spn, " external IP"))
+				match(extIP, port).with("-j", ch.external).nat(kubeServicesChain)
+			}
+			if !hasExternal {
+				p.line().comment(externalComment)
+				match(extIP, port).with("-j", externalTarget).filter(kubeExternalServicesChain)
+			}
+		}
+	}
+
+	for _, lbIP := range sp.LoadBalancerVIPs {
+		if hasEndpoints {
+			p.line().comment(quote(spn, " loadbalancer IP"))
+			match(lbIP, port).with("-j", lbChain).nat(kubeServicesChain)
+		}
+		if usesFW {
+			p.line().comment(quote(spn, " traffic not accepted by ", ch.firewall))
+			match(lbIP, port).with("-j", "DROP").filter(kubeProxyFirewallChain)
+		}
+	}
+	if !hasExternal {
+		for _, lbIP := range sp.LoadBalancerVIPs {
+			p.line().comment(externalComment)
+			match(lbIP, port).with("-j", externalTarget).filter(kubeExternalServicesChain)
+		}
+	}
+
+	if sp.NodePort != 0 {
+		np := strconv.Itoa(int(sp.NodePort))
+		if hasEndpoints {
+			if localhostNodePorts && !isIPv6 && s.NFAcct {
+				p.line().comment(spn).with("-m", proto, "-p", proto, "-d", "127.0.0.0/8", "--dport", np,
+					"-m", "nfacct", "--nfacct-name", localhostNodePortAcceptedCounter, "-j", ch.external).nat(kubeNodePortsChain)
+			}
+			p.line().comment(spn).with("-m", proto, "-p", proto, "--dport", np, "-j", ch.external).nat(kubeNodePortsChain)
+		}
+		if !hasExternal {
+			p.line().comment(externalComment).
+				with("-m", "addrtype", "--dst-type", "LOCAL", "-m", proto, "-p", proto, "--dport", np, "-j", externalTarget).
+				filter(kubeExternalServicesChain)
+		}
+	}
+
+	if sp.HealthCheckNodePort != 0 {
+		p.line().comment(quote(spn, " health check node port")).
+			with("-m", "tcp", "-p", "tcp", "--dport", strconv.Itoa(int(sp.HealthCheckNodePort)), "-j", "ACCEPT").
+			filter(kubeNodePortsChain)
+	}
+
+	if hasInternal {
+		if s.MasqueradeAll {
+			p.line().comment(clusterIPComment)
+			match(sp.ClusterIP, port).with("-j", kubeMarkMasqChain).nat(internalChain)
+		} else if ifNotLocal != nil {
+			p.line().comment(clusterIPComment)
+			match(sp.ClusterIP, port).with(ifNotLocal...).with("-j", kubeMarkMasqChain).nat(internalChain)
+		}
+	}
+
+	if usesExternal {
+		p.declareNat(ch.external)
+		if !sp.ExternalPolicyLocal {
+			p.line().comment(quote("masquerade traffic for ", spn, " external destinations")).with("-j", kubeMarkMasqChain).nat(ch.external)
+		} else {
+			if ifLocal != nil {
+				p.line().comment(quote("pod traffic for ", spn, " external destinations")).with(ifLocal...).with("-j", ch.cluster).nat(ch.external)
+			}
+			p.line().comment(quote("masquerade LOCAL traffic for ", spn, " external destinations")).
+				with("-m", "addrtype", "--src-type", "LOCAL", "-j", kubeMarkMasqChain).nat(ch.external)
+			p.line().comment(quote("route LOCAL traffic for ", spn, " external destinations")).
+				with("-m", "addrtype", "--src-type", "LOCAL", "-j", ch.cluster).nat(ch.external)
+		}
+		if hasExternal {
+			p.line("-j", externalPolicyChain).nat(ch.external)
+		}
+	}
+
+	if usesFW {
+		p.declareNat(ch.firewall)
+		fwComment := quote(spn, " loadbalancer IP")
+		allowFromNode := false
+		for _, cidr := range sp.LoadBalancerSourceRanges {
+			p.line().comment(fwComment).with("-s", cidr, "-j", ch.external).nat(ch.firewall)
+			if compiler.CIDRContains(cidr, nodeIP) {
+				allowFromNode = true
+			}
+		}
+		if allowFromNode {
+			for _, lbIP := range sp.LoadBalancerVIPs {
+				p.line().comment(fwComment).with("-s", lbIP, "-j", ch.external).nat(ch.firewall)
+			}
+		}
+		p.line().comment(quote("other traffic to ", spn, " will be dropped by KUBE-PROXY-FIREWALL")).nat(ch.firewall)
+	}
+
+	// Endpoint chain names, computed once per endpoint of this service port.
+	epChains := make(map[*compiler.Endpoint]string, len(sp.Endpoints))
+	epChain := func(ep *compiler.Endpoint) string {
+		c, ok := epChains[ep]
+		if !ok {
+			c = endpointChainName(spn, proto, ep.String())
+			epChains[ep] = c
+		}
+		return c
+	}
+	if sp.UsesClusterChain() {
+		p.declareNat(ch.cluster)
+		writeServiceToEndpointRules(p, sp, ch.cluster, sp.ClusterEndpoints, largeCluster, epChain)
+	}
+	if sp.UsesLocalChain() {
+		p.declareNat(ch.local)
+		writeServiceToEndpointRules(p, sp, ch.local, sp.LocalEndpoints, largeCluster, epChain)
+	}
+
+	for _, ep := range sp.ReachableEndpoints {
+		c := epChain(ep)
+		p.declareNat(c)
+		p.line()
+		if !largeCluster {
+			p.comment(spn)
+		}
+		p.with("-s", ep.IP, "-j", kubeMarkMasqChain).nat(c)
+		p.line()
+		if !largeCluster {
+			p.comment(spn)
+		}
+		if sp.SessionAffinityClientIP {
+			p.with("-m", "recent", "--name", c, "--set")
+		}
+		p.with("-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", ep.String()).nat(c)
+	}
 }
 
 // writeServiceToEndpointRules writes the affinity and load-balancing rules of
