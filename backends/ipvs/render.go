@@ -101,12 +101,21 @@ func (st *state) ipsetText() string {
 	order := make([]*ipset, len(sets))
 	copy(order, sets)
 	sortSetsByName(order)
+	size := 0
+	for _, s := range order {
+		size += 96 + len(s.entries)*(len("add  \n")+len(s.name)+48)
+	}
 	var b strings.Builder
+	b.Grow(size)
 	for _, s := range order {
 		b.WriteString(createLine(s))
 		b.WriteByte('\n')
 		for _, e := range s.sortedEntries() {
-			b.WriteString("add " + s.name + " " + e + "\n")
+			b.WriteString("add ")
+			b.WriteString(s.name)
+			b.WriteByte(' ')
+			b.WriteString(e)
+			b.WriteByte('\n')
 		}
 	}
 	return b.String()
@@ -133,9 +142,14 @@ func createLine(s *ipset) string {
 
 // addressesText lists the kube-ipvs0 addresses, one host prefix per line.
 func (st *state) addressesText() string {
+	bound := st.sortedBound()
+	prefix := hostPrefix(st.family)
 	var b strings.Builder
-	for _, a := range st.sortedBound() {
-		b.WriteString(a + hostPrefix(st.family) + "\n")
+	b.Grow(len(bound) * 48)
+	for _, a := range bound {
+		b.WriteString(a)
+		b.WriteString(prefix)
+		b.WriteByte('\n')
 	}
 	return b.String()
 }

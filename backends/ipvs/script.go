@@ -26,7 +26,15 @@ func (st *state) script(plan *compiler.Plan, s Settings) string {
 	if v6 {
 		fam, ipt, famFlag = "ipv6", "ip6tables", "-6"
 	}
+	// The four payloads are independent readings of st: the largest, the
+	// ipvsadm table, is written by a second goroutine meanwhile.
+	ipvsadm := make(chan string, 1)
+	go func() { ipvsadm <- st.ipvsadmText() }()
+	ipsetText, addresses, iptables := st.ipsetText(), st.addressesText(), st.restoreText()
+	ipvsadmText := <-ipvsadm
+
 	var b strings.Builder
+	b.Grow(len(ipsetText) + len(ipvsadmText) + len(addresses) + len(iptables) + 8192 + 96*len(st.servers))
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 
 	w("#!/bin/sh\n")
@@ -45,12 +53,20 @@ func (st *state) script(plan *compiler.Plan, s Settings) string {
 	w("set -eu\n\n")
 
 	payload := func(name, text string) {
-		w("%s_payload() {\n\tcat <<'%s'\n%s%s\n}\n\n", name, heredocEnd, text, heredocEnd)
+		// w("%s_payload() {\n\tcat <<'%s'\n%s%s\n}\n\n", ...) without fmt
+		// copying the text through its buffer.
+		b.WriteString(name)
+		b.WriteString("_payload() {\n\tcat <<'")
+		b.WriteString(heredocEnd)
+		b.WriteString("'\n")
+		b.WriteString(text)
+		b.WriteString(heredocEnd)
+		b.WriteString("\n}\n\n")
 	}
-	payload("ipset", st.ipsetText())
-	payload("ipvsadm", st.ipvsadmText())
-	payload("addresses", st.addressesText())
-	payload("iptables", st.restoreText())
+	payload("ipset", ipsetText)
+	payload("ipvsadm", ipvsadmText)
+	payload("addresses", addresses)
+	payload("iptables", iptables)
 
 	w("# 1. sysctls (kube-proxy's NewProxier; the ipvs keys are global, the same for both families).\n")
 	w("sysctl -qw net.ipv4.vs.conntrack=1\n")

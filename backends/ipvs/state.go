@@ -174,20 +174,24 @@ func build(plan *compiler.Plan, s Settings) *state {
 	}
 	// syncService + syncEndpoint: (re)write the virtual server and replace
 	// its real servers with the chosen endpoints.
+	// A service port's virtual servers share one of two lists of real
+	// servers (all cluster endpoints, or the local ones), made and sorted
+	// once per service port: realsOf[local], for realsSP.
+	var realsSP *compiler.ServicePort
+	var realsOf [2][]realServer
+	var realsMade [2]bool
 	sync := func(sp *compiler.ServicePort, vs *virtualServer, onlyLocal bool) {
-		eps := sp.ClusterEndpoints
+		eps, which := sp.ClusterEndpoints, 0
 		if onlyLocal && len(sp.LocalEndpoints) > 0 {
-			eps = sp.LocalEndpoints
+			eps, which = sp.LocalEndpoints, 1
 		}
-		seen := map[string]bool{}
-		for _, ep := range eps {
-			k := ep.String()
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			vs.reals = append(vs.reals, realServer{address: ep.IP, port: ep.Port, weight: 1, order: ipOrder(ep.IP)})
+		if realsSP != sp {
+			realsSP, realsMade = sp, [2]bool{}
 		}
+		if !realsMade[which] {
+			realsOf[which], realsMade[which] = sortedRealServers(eps), true
+		}
+		vs.reals = realsOf[which]
 		st.servers[vs.key] = vs
 		last := &st.bySPN[len(st.bySPN)-1]
 		last.keys = append(last.keys, vs.key)
@@ -332,8 +336,25 @@ func (st *state) sortedServers() []*virtualServer {
 	return out
 }
 
-func (vs *virtualServer) sortedReals() []realServer {
-	out := append([]realServer(nil), vs.reals...)
+// sortedRealServers is the real servers of eps, one per distinct endpoint
+// (syncEndpoint adds each once), sorted like kporacle's ipvsadm-save view:
+// by address (IPv4 before IPv6, then bytes) and port.
+func sortedRealServers(eps []*compiler.Endpoint) []realServer {
+	out := make([]realServer, 0, len(eps))
+	var seen map[string]bool
+	for _, ep := range eps {
+		if len(eps) > 1 {
+			k := ep.String()
+			if seen == nil {
+				seen = make(map[string]bool, len(eps))
+			}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+		}
+		out = append(out, realServer{address: ep.IP, port: ep.Port, weight: 1, order: ipOrder(ep.IP)})
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].order != out[j].order {
 			return out[i].order < out[j].order
@@ -343,17 +364,22 @@ func (vs *virtualServer) sortedReals() []realServer {
 	return out
 }
 
+// sortedReals is the virtual server's real servers in order (sorted when
+// made, shared between the virtual servers of a service port: read only).
+func (vs *virtualServer) sortedReals() []realServer { return vs.reals }
+
 // sortedBound returns the kube-ipvs0 addresses in address order.
 func (st *state) sortedBound() []string {
-	out := make([]string, 0, len(st.bound))
+	type keyed struct{ addr, order string }
+	ks := make([]keyed, 0, len(st.bound))
 	for a := range st.bound {
-		out = append(out, a)
+		ks = append(ks, keyed{a, ipOrder(a)})
 	}
-	keys := make(map[string]string, len(out))
-	for _, a := range out {
-		keys[a] = ipOrder(a)
+	sort.Slice(ks, func(i, j int) bool { return ks[i].order < ks[j].order })
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.addr
 	}
-	sort.Slice(out, func(i, j int) bool { return keys[out[i]] < keys[out[j]] })
 	return out
 }
 
