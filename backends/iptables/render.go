@@ -96,13 +96,12 @@ func Render(plan *compiler.Plan, s Settings) (string, error) {
 	return "", fmt.Errorf("iptables: unknown view %q (save or restore)", s.View)
 }
 
-// rule is one "-A CHAIN ..." line of the payload and the chain it belongs to
-// (the save view groups rules per chain).
+// rule is one "-A CHAIN ..." line of the payload: the id of its chain in its
+// table's chainIDs (the save view groups rules per chain) and where its text
+// is in the payload's chunks. It holds no pointer, so the garbage collector
+// never scans the half million of them a large cluster has.
 type rule struct {
-	chain string
-	id    int32  // the chain's id in its table's chainIDs
-	text  string // the whole line, starting with "-A "
-	// where the line is in the payload's text chunks until lines() sets text
+	id              int32
 	chunk, off, end int32
 }
 
@@ -178,7 +177,7 @@ func (p *payload) rule(chain string, id int32) rule {
 		p.cur.WriteByte(' ')
 		p.cur.WriteString(a)
 	}
-	return rule{chain: chain, id: id, chunk: int32(len(p.chunks)), off: int32(off), end: int32(p.cur.Len())}
+	return rule{id: id, chunk: int32(len(p.chunks)), off: int32(off), end: int32(p.cur.Len())}
 }
 
 // endChunk closes the current chunk.
@@ -189,16 +188,8 @@ func (p *payload) endChunk() {
 	p.cur = strings.Builder{}
 }
 
-// setTexts closes the last chunk and sets every rule's text.
-func (p *payload) setTexts() {
-	p.endChunk()
-	for _, rules := range [][]rule{p.filterRules, p.natRules} {
-		for i := range rules {
-			r := &rules[i]
-			r.text = p.chunks[r.chunk][r.off:r.end]
-		}
-	}
-}
+// text is a rule's line (without its newline).
+func (p *payload) text(r rule) string { return p.chunks[r.chunk][r.off:r.end] }
 
 // declareNat and declareFilter declare chains of the payload (":CHAIN - [0:0]").
 func (p *payload) declareNat(chains ...string) {
@@ -312,7 +303,7 @@ func buildPayloadWith(plan *compiler.Plan, s Settings, procs int) *payload {
 	}
 	p.line().comment(`"kubernetes forwarding rules"`).with("-m", "mark", "--mark", mark+"/"+mark, "-j", "ACCEPT").filter(kubeForwardChain)
 	p.line().comment(`"kubernetes forwarding conntrack rule"`).with("-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT").filter(kubeForwardChain)
-	p.setTexts()
+	p.endChunk()
 	return p
 }
 
@@ -632,7 +623,7 @@ func (p *payload) restoreText() string {
 		b.WriteString(":" + c + " - [0:0]\n")
 	}
 	for _, r := range p.filterRules {
-		b.WriteString(r.text)
+		b.WriteString(p.text(r))
 		b.WriteByte('\n')
 	}
 	b.WriteString("COMMIT\n*nat\n")
@@ -640,7 +631,7 @@ func (p *payload) restoreText() string {
 		b.WriteString(":" + c + " - [0:0]\n")
 	}
 	for _, r := range p.natRules {
-		b.WriteString(r.text)
+		b.WriteString(p.text(r))
 		b.WriteByte('\n')
 	}
 	b.WriteString("COMMIT\n")
@@ -694,9 +685,9 @@ func (p *payload) saveText(family v1.IPFamily) string {
 func (p *payload) saveTextWith(byID bool) string {
 	var tables [2]saveTable
 	if byID {
-		tables = [2]saveTable{p.saveTable("filter", p.filterChains, p.filterRules, &p.filterIDs), p.saveTable("nat", p.natChains, p.natRules, &p.natIDs)}
+		tables = [2]saveTable{p.saveTable("filter", p.filterChains, p.filterRules, &p.filterIDs, true), p.saveTable("nat", p.natChains, p.natRules, &p.natIDs, true)}
 	} else {
-		tables = [2]saveTable{p.saveTable("filter", p.filterChains, p.filterRules, nil), p.saveTable("nat", p.natChains, p.natRules, nil)}
+		tables = [2]saveTable{p.saveTable("filter", p.filterChains, p.filterRules, &p.filterIDs, false), p.saveTable("nat", p.natChains, p.natRules, &p.natIDs, false)}
 	}
 	size := 0
 	for i := range tables {
@@ -735,15 +726,15 @@ func nameKeys(s string) (k1, k2 uint64) {
 
 // saveTable groups a table's jump rules and rules per chain, orders the
 // chains as upstream's sortIPTablesRules does (chainRank, then name) and
-// sorts the per-service chains' rules by service. With ids (the chains
-// numbered while building) no chain name is looked up; without (or when a
-// name has two ids), chains are found by name, one lookup per run of rules
-// of the same chain.
-func (p *payload) saveTable(table string, decl []string, rules []rule, ids *chainIDs) saveTable {
+// sorts the per-service chains' rules by service. byID groups by the ids
+// ids numbered while building, with no chain name looked up; otherwise (and
+// when a name has two ids) chains are found by name, one lookup per run of
+// rules of the same chain.
+func (p *payload) saveTable(table string, decl []string, rules []rule, ids *chainIDs, byID bool) saveTable {
 	t := saveTable{name: table, builtin: map[string]bool{}}
 	var names []string
 	var get func(c string) int
-	if ids != nil {
+	if byID {
 		get = func(c string) int { return int(ids.id(c)) }
 	} else {
 		index := make(map[string]int, len(decl)+16)
@@ -780,7 +771,7 @@ func (p *payload) saveTable(table string, decl []string, rules []rule, ids *chai
 	}
 	// Each rule's chain.
 	of := make([]int32, len(rules))
-	if ids != nil {
+	if byID {
 		for i := range rules {
 			of[i] = rules[i].id
 		}
@@ -791,7 +782,7 @@ func (p *payload) saveTable(table string, decl []string, rules []rule, ids *chai
 		}
 		last, lastIdx := "", -1
 		for i := range rules {
-			if c := rules[i].chain; lastIdx < 0 || c != last {
+			if c := ids.names[rules[i].id]; lastIdx < 0 || c != last {
 				last, lastIdx = c, get(c)
 			}
 			of[i] = int32(lastIdx)
@@ -819,7 +810,7 @@ func (p *payload) saveTable(table string, decl []string, rules []rule, ids *chai
 	}
 	for i := range rules {
 		c := &chains[of[i]]
-		c.lines = append(c.lines, rules[i].text)
+		c.lines = append(c.lines, p.text(rules[i]))
 	}
 	slices.SortFunc(keys, func(a, b chainKey) int {
 		if a.rank != b.rank {
@@ -836,9 +827,9 @@ func (p *payload) saveTable(table string, decl []string, rules []rule, ids *chai
 	sorted := make([]saveChain, len(chains))
 	for i, k := range keys {
 		sorted[i] = chains[k.idx]
-		if ids != nil && i > 0 && k.key1 == keys[i-1].key1 && k.key2 == keys[i-1].key2 && sorted[i].name == sorted[i-1].name {
+		if byID && i > 0 && k.key1 == keys[i-1].key1 && k.key2 == keys[i-1].key2 && sorted[i].name == sorted[i-1].name {
 			// One chain numbered twice: group by name instead.
-			return p.saveTable(table, decl, rules, nil)
+			return p.saveTable(table, decl, rules, ids, false)
 		}
 	}
 	chains = sorted
