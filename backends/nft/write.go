@@ -49,11 +49,12 @@ func opsText(ops []op, family knftables.Family, table string, newTx func() *knft
 		defer close(done)
 		second = writeOps(ops[mid:], family, table, newTx)
 	}()
-	first := writeOps(ops[:mid], family, table, newTx)
-	<-done
+	// The first half goes into a buffer with room for the second, so that
+	// joining them copies the second half only.
 	var b strings.Builder
-	b.Grow(len(first) + len(second))
-	b.WriteString(first)
+	b.Grow(textSize(ops, table))
+	writeOpsTo(&b, ops[:mid], family, table, newTx)
+	<-done
 	b.WriteString(second)
 	return b.String()
 }
@@ -63,10 +64,15 @@ const parallelTextOps = 20000
 
 // writeOps is opsText in one goroutine.
 func writeOps(ops []op, family knftables.Family, table string, newTx func() *knftables.Transaction) string {
-	prefix := make([]string, 3)
-	for v := range prefix {
-		prefix[v] = " " + string(family) + " " + table + " "
-	}
+	var b strings.Builder
+	b.Grow(textSize(ops, table))
+	writeOpsTo(&b, ops, family, table, newTx)
+	return b.String()
+}
+
+// textSize is an upper bound of the length of ops' text (nearly exact for
+// rules and elements).
+func textSize(ops []op, table string) int {
 	size := 0
 	for _, o := range ops {
 		size += 48 + len(table)
@@ -98,8 +104,15 @@ func writeOps(ops []op, family knftables.Family, table string, newTx func() *knf
 			size += 128
 		}
 	}
-	var b strings.Builder
-	b.Grow(size)
+	return size
+}
+
+// writeOpsTo is writeOps into b.
+func writeOpsTo(b *strings.Builder, ops []op, family knftables.Family, table string, newTx func() *knftables.Transaction) {
+	prefix := make([]string, 3)
+	for v := range prefix {
+		prefix[v] = " " + string(family) + " " + table + " "
+	}
 	var scratch []byte
 	for _, o := range ops {
 		verb := o.verb.String()
@@ -136,7 +149,7 @@ func writeOps(ops []op, family knftables.Family, table string, newTx func() *knf
 				b.WriteString(x.Map)
 			}
 			b.WriteString(" { ")
-			writeJoined(&b, x.Key)
+			writeJoined(b, x.Key)
 			if o.verb == verbAdd {
 				if x.Comment != nil {
 					b.WriteString(" comment ")
@@ -145,7 +158,7 @@ func writeOps(ops []op, family knftables.Family, table string, newTx func() *knf
 				}
 				if len(x.Value) != 0 {
 					b.WriteString(" : ")
-					writeJoined(&b, x.Value)
+					writeJoined(b, x.Value)
 				}
 			}
 			b.WriteString(" }\n")
@@ -210,7 +223,6 @@ func writeOps(ops []op, family knftables.Family, table string, newTx func() *knf
 		}
 		b.WriteString(tx.String())
 	}
-	return b.String()
 }
 
 // writeJoined writes strings.Join(parts, " . ").
