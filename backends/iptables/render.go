@@ -98,7 +98,7 @@ func Render(plan *compiler.Plan, s Settings) (string, error) {
 
 // rule is one "-A CHAIN ..." line of the payload: the id of its chain in its
 // table's chainIDs (the save view groups rules per chain) and where its text
-// is in the payload's chunks. It holds no pointer, so the garbage collector
+// is in the payload's chunks (chunk[off:end], followed there by a newline). It holds no pointer, so the garbage collector
 // never scans the half million of them a large cluster has.
 type rule struct {
 	id              int32
@@ -162,7 +162,7 @@ const textChunk = 1 << 20
 
 // rule writes "-A CHAIN ARGS..." into the current chunk.
 func (p *payload) rule(chain string, id int32) rule {
-	n := 3 + len(chain)
+	n := 3 + len(chain) + 1
 	for _, a := range p.args {
 		n += 1 + len(a)
 	}
@@ -177,7 +177,11 @@ func (p *payload) rule(chain string, id int32) rule {
 		p.cur.WriteByte(' ')
 		p.cur.WriteString(a)
 	}
-	return rule{id: id, chunk: int32(len(p.chunks)), off: int32(off), end: int32(p.cur.Len())}
+	end := p.cur.Len()
+	// The newline lets the save view copy a run of consecutive rules of
+	// one chain at once.
+	p.cur.WriteByte('\n')
+	return rule{id: id, chunk: int32(len(p.chunks)), off: int32(off), end: int32(end)}
 }
 
 // endChunk closes the current chunk.
@@ -707,13 +711,21 @@ type saveTable struct {
 	name    string
 	chains  []saveChain
 	builtin map[string]bool
-	size    int // bytes of the table's text
+	size    int      // bytes of the table's text
+	chunks  []string // the payload's text chunks (saveChain.spans)
 }
 
 type saveChain struct {
-	name  string
+	name string
+	// lines are the chain's jump rules, and for the chains sorted by
+	// service all its rules; spans are its other rules, as runs of
+	// consecutive lines in the payload's chunks, newlines included.
 	lines []string
+	spans []span
 }
+
+// span is chunks[chunk][off:end].
+type span struct{ chunk, off, end int32 }
 
 // nameKeys are the first 16 bytes of s as two big-endian numbers, zero-
 // padded: they order chains without comparing whole names (names hold no
@@ -731,7 +743,7 @@ func nameKeys(s string) (k1, k2 uint64) {
 // when a name has two ids) chains are found by name, one lookup per run of
 // rules of the same chain.
 func (p *payload) saveTable(table string, decl []string, rules []rule, ids *chainIDs, byID bool) saveTable {
-	t := saveTable{name: table, builtin: map[string]bool{}}
+	t := saveTable{name: table, builtin: map[string]bool{}, chunks: p.chunks}
 	var names []string
 	var get func(c string) int
 	if byID {
@@ -795,22 +807,51 @@ func (p *payload) saveTable(table string, decl []string, rules []rule, ids *chai
 		chains[i] = saveChain{name: c, lines: jumps[i]}
 		keys[i] = chainKey{key1: k1, key2: k2, rank: int32(chainRank(c)), idx: int32(i)}
 	}
-	// Rules per chain in input order: count, then fill one backing array.
+	// Rules per chain in input order: count, then fill one backing array
+	// of lines (the chains sorted by service) and one of spans (the others,
+	// a run of rules that follow each other in a chunk as one span).
 	count := make([]int, len(chains))
 	for _, c := range of {
 		count[c]++
 	}
-	backing := make([]string, 0, len(rules)+len(jumpChains))
+	byService := make([]bool, len(chains))
+	nLines, nSpans := 0, 0
 	for i := range chains {
-		n := len(chains[i].lines) + count[i]
-		seg := backing[len(backing) : len(backing) : len(backing)+n]
+		byService[i] = sortsByService(table, chains[i].name)
+		nLines += len(chains[i].lines)
+		if byService[i] {
+			nLines += count[i]
+		} else {
+			nSpans += count[i]
+		}
+	}
+	lineBacking := make([]string, 0, nLines)
+	spanBacking := make([]span, 0, nSpans)
+	for i := range chains {
+		n := len(chains[i].lines)
+		if byService[i] {
+			n += count[i]
+		} else {
+			chains[i].spans = spanBacking[len(spanBacking):len(spanBacking):len(spanBacking)+count[i]]
+			spanBacking = spanBacking[:len(spanBacking)+count[i]]
+		}
+		seg := lineBacking[len(lineBacking) : len(lineBacking) : len(lineBacking)+n]
 		seg = append(seg, chains[i].lines...)
 		chains[i].lines = seg
-		backing = backing[:len(backing)+n]
+		lineBacking = lineBacking[:len(lineBacking)+n]
 	}
 	for i := range rules {
+		r := rules[i]
 		c := &chains[of[i]]
-		c.lines = append(c.lines, p.text(rules[i]))
+		if byService[of[i]] {
+			c.lines = append(c.lines, p.text(r))
+			continue
+		}
+		if n := len(c.spans); n > 0 && c.spans[n-1].chunk == r.chunk && c.spans[n-1].end == r.off {
+			c.spans[n-1].end = r.end + 1
+		} else {
+			c.spans = append(c.spans, span{r.chunk, r.off, r.end + 1})
+		}
 	}
 	slices.SortFunc(keys, func(a, b chainKey) int {
 		if a.rank != b.rank {
@@ -843,6 +884,9 @@ func (p *payload) saveTable(table string, decl []string, rules []rule, ids *chai
 		for _, l := range c.lines {
 			t.size += len(l) + 1
 		}
+		for _, sp := range c.spans {
+			t.size += int(sp.end - sp.off)
+		}
 	}
 	t.chains = chains
 	return t
@@ -873,6 +917,9 @@ func (t *saveTable) write(b *strings.Builder) {
 		for _, l := range t.chains[i].lines {
 			b.WriteString(l)
 			b.WriteByte('\n')
+		}
+		for _, sp := range t.chains[i].spans {
+			b.WriteString(t.chunks[sp.chunk][sp.off:sp.end])
 		}
 	}
 	b.WriteString("COMMIT\n")
