@@ -832,7 +832,7 @@ func (p *payload) saveTable(table string, decl []string, rules []rule, ids *chai
 		if byService[i] {
 			n += count[i]
 		} else {
-			chains[i].spans = spanBacking[len(spanBacking):len(spanBacking):len(spanBacking)+count[i]]
+			chains[i].spans = spanBacking[len(spanBacking) : len(spanBacking) : len(spanBacking)+count[i]]
 			spanBacking = spanBacking[:len(spanBacking)+count[i]]
 		}
 		seg := lineBacking[len(lineBacking) : len(lineBacking) : len(lineBacking)+n]
