@@ -199,14 +199,7 @@ func (b *builder) dumpOps(plan *compiler.Plan, s Settings, family knftables.Fami
 				if inTx == validateChunk {
 					tx, inTx = fake.NewTransaction(), 0
 				}
-				switch o.verb {
-				case verbAdd:
-					tx.Add(o.obj)
-				case verbFlush:
-					tx.Flush(o.obj)
-				case verbDelete:
-					tx.Delete(o.obj)
-				}
+				o.to(tx)
 				inTx++
 				if err = txError(tx, inTx); err == nil {
 					err = st.apply(o.verb, o.obj, o.key)
@@ -279,17 +272,11 @@ func (b *builder) doKeyed(v verb, obj knftables.Object, key string) {
 		}
 		return
 	}
-	switch v {
-	case verbAdd:
-		b.tx.Add(obj)
-	case verbFlush:
-		b.tx.Flush(obj)
-	case verbDelete:
-		b.tx.Delete(obj)
-	}
+	o := op{verb: v, obj: obj}
+	o.to(b.tx)
 	b.nops++
 	b.err = txError(b.tx, b.nops)
-	b.ops = append(b.ops, op{verb: v, obj: obj})
+	b.ops = append(b.ops, o)
 }
 
 func (b *builder) add(obj knftables.Object)    { b.do(verbAdd, obj) }

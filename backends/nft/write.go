@@ -18,6 +18,18 @@ type op struct {
 	key string
 }
 
+// to adds the operation to a knftables transaction (which checks it).
+func (o op) to(tx *knftables.Transaction) {
+	switch o.verb {
+	case verbAdd:
+		tx.Add(o.obj)
+	case verbFlush:
+		tx.Flush(o.obj)
+	case verbDelete:
+		tx.Delete(o.obj)
+	}
+}
+
 func (v verb) String() string {
 	switch v {
 	case verbFlush:
@@ -213,14 +225,7 @@ func writeOpsTo(b *strings.Builder, ops []op, family knftables.Family, table str
 		}
 		// Anything else: knftables writes it.
 		tx := newTx()
-		switch o.verb {
-		case verbAdd:
-			tx.Add(o.obj)
-		case verbFlush:
-			tx.Flush(o.obj)
-		case verbDelete:
-			tx.Delete(o.obj)
-		}
+		o.to(tx)
 		b.WriteString(tx.String())
 	}
 }
@@ -239,14 +244,7 @@ func writeJoined(b *strings.Builder, parts []string) {
 // one knftables transaction and its String().
 func knftablesText(ops []op, tx *knftables.Transaction) string {
 	for _, o := range ops {
-		switch o.verb {
-		case verbAdd:
-			tx.Add(o.obj)
-		case verbFlush:
-			tx.Flush(o.obj)
-		case verbDelete:
-			tx.Delete(o.obj)
-		}
+		o.to(tx)
 	}
 	return tx.String()
 }
