@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // These tests drive the command exactly as a user does (arguments, stdin,
@@ -175,6 +177,68 @@ func TestCompileOutputFileIsReplacedWhole(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(data), "*filter\n") || !strings.HasSuffix(string(data), "COMMIT\n") {
 		t.Errorf("output file is not a whole script: %q", data)
+	}
+}
+
+// TestCompileOutputToPipeLinkAndDirectory: -o to something that is not a
+// regular file writes into it and leaves it what it was (renaming the
+// temporary file over /dev/null would, as root, replace the device); -o to a
+// symbolic link replaces the file it names and keeps the link; -o to a
+// directory is an error.
+func TestCompileOutputToPipeLinkAndDirectory(t *testing.T) {
+	dir := t.TempDir()
+
+	fifo := filepath.Join(dir, "rules.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		data, _ := os.ReadFile(fifo) // blocks until the writer opens and closes it
+		got <- data
+	}()
+	if r := runCmd(t, clusterIPService, "compile", "-f", "-", "-o", fifo); r.code != 0 {
+		t.Fatalf("-o FIFO: exit %d, stderr %q", r.code, r.stderr)
+	}
+	select {
+	case data := <-got:
+		if !strings.HasPrefix(string(data), "*filter\n") || !strings.HasSuffix(string(data), "COMMIT\n") {
+			t.Errorf("-o FIFO: the reader got %q", data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("-o FIFO: nothing was written to the pipe")
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("-o FIFO: %s is no longer a named pipe (%v, %v)", fifo, fi.Mode(), err)
+	}
+
+	if fi, err := os.Stat("/dev/null"); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		if r := runCmd(t, clusterIPService, "compile", "-f", "-", "-o", "/dev/null"); r.code != 0 {
+			t.Fatalf("-o /dev/null: exit %d, stderr %q", r.code, r.stderr)
+		}
+		if fi, err := os.Stat("/dev/null"); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+			t.Fatalf("-o /dev/null replaced the device: %v, %v", fi.Mode(), err)
+		}
+	}
+
+	target := writeFile(t, dir, "real/rules.txt", "old content\n")
+	link := filepath.Join(dir, "rules-link.txt")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCmd(t, clusterIPService, "compile", "-f", "-", "-o", link); r.code != 0 {
+		t.Fatalf("-o link: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("-o link: %s is no longer a symbolic link", link)
+	}
+	if data, err := os.ReadFile(target); err != nil || !strings.HasPrefix(string(data), "*filter\n") {
+		t.Errorf("-o link: the file it names holds %q (%v)", data, err)
+	}
+
+	r := runCmd(t, clusterIPService, "compile", "-f", "-", "-o", dir)
+	if r.code == 0 || !strings.Contains(r.stderr, "is a directory") {
+		t.Errorf("-o DIR: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
