@@ -11,22 +11,9 @@ import (
 // iptBuiltin runs a table's built-in chain at a hook.
 func (m *machine) iptBuiltin(st *state, t *iptTable, hook string) []cres {
 	c := t.chains[hook]
-	var out []cres
-	for _, r := range m.iptChain(st, t, c, hook, 0) {
-		switch r.kind {
-		case rFall, rReturn:
-			if c.policy == "DROP" {
-				r.st.by = fmt.Sprintf("policy DROP of %s %s", t.name, c.name)
-				r.st.step(Step{Hook: hook, Table: t.name, Chain: c.name, Note: "end of chain: policy DROP"})
-				out = append(out, cres{st: r.st, kind: rDrop})
-				continue
-			}
-			out = append(out, cres{st: r.st, kind: rAccept})
-		default:
-			out = append(out, r)
-		}
-	}
-	return out
+	return basePolicy(m.iptChain(st, t, c, hook, 0), func(k int) bool { return k == rFall || k == rReturn },
+		c.policy == "DROP", Step{Hook: hook, Table: t.name, Chain: c.name, Note: "end of chain: policy DROP"},
+		"policy DROP of "+t.name+" "+c.name)
 }
 
 func (m *machine) iptChain(st *state, t *iptTable, c *iptChain, hook string, depth int) []cres {

@@ -263,22 +263,9 @@ type nres struct {
 
 // nftBase runs a base chain.
 func (m *machine) nftBase(st *state, t *nftTable, c *nftChain, hook string) []cres {
-	var out []cres
-	for _, r := range m.nftChain(st, t, c, hook, 0) {
-		switch r.kind {
-		case rFall, rReturn, rContinue:
-			if c.policy == "drop" {
-				r.st.by = fmt.Sprintf("policy drop of %s %s chain %s", t.family, t.name, c.name)
-				r.st.step(Step{Hook: hook, Table: t.family + " " + t.name, Chain: c.name, Note: "end of chain: policy drop"})
-				out = append(out, cres{st: r.st, kind: rDrop})
-				continue
-			}
-			out = append(out, cres{st: r.st, kind: rAccept})
-		default:
-			out = append(out, r)
-		}
-	}
-	return out
+	return basePolicy(m.nftChain(st, t, c, hook, 0), func(k int) bool { return k == rFall || k == rReturn || k == rContinue },
+		c.policy == "drop", Step{Hook: hook, Table: t.family + " " + t.name, Chain: c.name, Note: "end of chain: policy drop"},
+		"policy drop of "+t.family+" "+t.name+" chain "+c.name)
 }
 
 func (m *machine) nftChain(st *state, t *nftTable, c *nftChain, hook string, depth int) []cres {

@@ -596,3 +596,24 @@ func endpointLess(a, b string) bool {
 	}
 	return pa.Compare(pb) < 0
 }
+
+// basePolicy is the end of a base chain (iptables built-in chain, nftables
+// base chain): the results that ran off it (fellOff) get the chain's
+// policy, accept or, with drop, drop (recorded as step and by); the others
+// pass as they are.
+func basePolicy(res []cres, fellOff func(kind int) bool, drop bool, step Step, by string) []cres {
+	out := make([]cres, 0, len(res))
+	for _, r := range res {
+		switch {
+		case !fellOff(r.kind):
+			out = append(out, r)
+		case drop:
+			r.st.by = by
+			r.st.step(step)
+			out = append(out, cres{st: r.st, kind: rDrop})
+		default:
+			out = append(out, cres{st: r.st, kind: rAccept})
+		}
+	}
+	return out
+}
