@@ -1,7 +1,6 @@
 package nft
 
 import (
-	"fmt"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -10,40 +9,13 @@ import (
 	"github.com/svc2rules/svc2rules/internal/gen/genplan"
 )
 
-func genPlan(b *testing.B, services int) *compiler.Plan {
-	b.Helper()
-	p, err := genplan.Plan(services, 10)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return p
-}
-
 // BenchmarkRenderGen measures plan → text on the generated inputs (hack/gen)
-// of 1k, 10k and 30k Services for both views; the figure to watch is
-// services per second.
+// for both views.
 func BenchmarkRenderGen(b *testing.B) {
-	for _, n := range []int{1000, 10000, 30000} {
-		var p *compiler.Plan
-		for _, view := range []View{ViewDump, ViewTransaction} {
-			b.Run(fmt.Sprintf("%s/%d", view, n), func(b *testing.B) {
-				if p == nil {
-					p = genPlan(b, n)
-				}
-				s := Settings{MasqueradeBit: 14, View: view,
-					NodePortAddresses: compiler.ResolveNodePortAddresses(v1.IPv4Protocol, []string{"192.168.0.2/32"})}
-				b.ReportAllocs()
-				var size int
-				for b.Loop() {
-					out, err := Render(p, s)
-					if err != nil {
-						b.Fatal(err)
-					}
-					size = len(out)
-				}
-				b.SetBytes(int64(size))
-				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "services/s")
-			})
-		}
-	}
+	npa := compiler.ResolveNodePortAddresses(v1.IPv4Protocol, []string{"192.168.0.2/32"})
+	genplan.Bench(b, []View{ViewDump, ViewTransaction}, func(v View) string { return string(v) },
+		func(p *compiler.Plan, view View) (string, error) {
+			return Render(p, Settings{MasqueradeBit: 14, View: view,
+				NodePortAddresses: npa})
+		})
 }
